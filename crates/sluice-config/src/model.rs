@@ -1,0 +1,270 @@
+//! The config types, one per table of `sluice.toml`. Unknown keys are errors.
+
+use serde::Deserialize;
+use sluice_model::PrincipalKind;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: Server,
+    pub listeners: Listeners,
+    /// Certificate and key Sluice presents to clients that ask for TLS.
+    pub client_tls: Option<ClientTls>,
+    pub storage: Storage,
+    #[serde(default)]
+    pub audit: Audit,
+    #[serde(default)]
+    pub identity: Identity,
+    #[serde(default)]
+    pub policy: Policy,
+    #[serde(default)]
+    pub connections: Vec<Connection>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    /// REST API, `/healthz` and `/metrics`. Absent: no HTTP listener.
+    pub api_listen: Option<SocketAddr>,
+    /// How long in-flight statements may run after SIGTERM before their
+    /// sessions are cut.
+    #[serde(default = "default_shutdown_grace", with = "humantime_serde_shim")]
+    pub shutdown_grace: Duration,
+    #[serde(default)]
+    pub log_format: LogFormat,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server { api_listen: None, shutdown_grace: default_shutdown_grace(), log_format: LogFormat::Text }
+    }
+}
+
+fn default_shutdown_grace() -> Duration {
+    Duration::from_secs(30)
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listeners {
+    /// The PostgreSQL listener; the client's database name picks the connection.
+    pub postgres: Option<SocketAddr>,
+    /// Where a client may send its token without TLS: `loopback` (default)
+    /// accepts plaintext only from 127.0.0.0/8 and ::1; `anywhere` accepts it
+    /// from any address and should only be set behind a TLS-terminating hop.
+    #[serde(default)]
+    pub plaintext_auth: PlaintextAuth,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlaintextAuth {
+    #[default]
+    Loopback,
+    Anywhere,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientTls {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Storage {
+    /// `sqlite://path` (relative to the config file) or `postgres://...`.
+    pub url: String,
+}
+
+impl Storage {
+    pub(crate) fn anchor_sqlite_path(&mut self, base: &Path) {
+        if let Some(rest) = self.url.strip_prefix("sqlite://") {
+            let (path, query) = rest.split_once('?').map_or((rest, None), |(p, q)| (p, Some(q)));
+            if !path.is_empty() && !path.starts_with('/') && path != ":memory:" {
+                let joined = base.join(path);
+                self.url = match query {
+                    Some(q) => format!("sqlite://{}?{q}", joined.display()),
+                    None => format!("sqlite://{}", joined.display()),
+                };
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Audit {
+    /// Most records one group commit writes.
+    #[serde(default = "default_max_batch")]
+    pub max_batch: usize,
+}
+
+impl Default for Audit {
+    fn default() -> Self {
+        Audit { max_batch: default_max_batch() }
+    }
+}
+
+fn default_max_batch() -> usize {
+    1024
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Identity {
+    #[serde(default)]
+    pub api_keys: Vec<ApiKey>,
+    #[serde(default)]
+    pub oidc: Vec<OidcProvider>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKey {
+    /// Becomes the principal's subject.
+    pub name: String,
+    pub kind: PrincipalKind,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Lower-case hex SHA-256 of the key; the key itself is never stored.
+    pub key_sha256: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcProvider {
+    /// Discovery happens at `<issuer>/.well-known/openid-configuration`.
+    pub issuer: String,
+    pub audience: String,
+    #[serde(default = "default_groups_claim")]
+    pub groups_claim: String,
+    #[serde(default = "default_subject_claim")]
+    pub subject_claim: String,
+    /// The kind every principal from this provider gets.
+    #[serde(default = "default_oidc_kind")]
+    pub kind: PrincipalKind,
+    /// Clock skew tolerated on `exp` and `nbf`.
+    #[serde(default = "default_leeway", with = "humantime_serde_shim")]
+    pub leeway: Duration,
+}
+
+fn default_groups_claim() -> String {
+    "groups".into()
+}
+fn default_subject_claim() -> String {
+    "sub".into()
+}
+fn default_oidc_kind() -> PrincipalKind {
+    PrincipalKind::Agent
+}
+fn default_leeway() -> Duration {
+    Duration::from_secs(30)
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// Extra statement prefixes to refuse, on top of the built-in guardrails
+    /// (case-insensitive, whitespace-normalised, e.g. `"drop database"`).
+    #[serde(default)]
+    pub deny_statements: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Connection {
+    pub name: String,
+    pub kind: ConnectionKind,
+    /// `host:port` of the target.
+    pub upstream: String,
+    pub database: String,
+    pub user: String,
+    pub password_env: Option<String>,
+    pub password_file: Option<PathBuf>,
+    /// Present only so an inline password gets a clear refusal.
+    #[serde(default, rename = "password")]
+    pub inline_password: Option<serde::de::IgnoredAny>,
+    #[serde(default)]
+    pub tls: UpstreamTls,
+    /// CA bundle for `verify-full`; the system roots when absent.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Connection {
+    /// Where the upstream password comes from, if there is one (trust auth needs none).
+    pub fn password(&self) -> Option<Secret> {
+        match (&self.password_env, &self.password_file) {
+            (Some(var), _) => Some(Secret::Env(var.clone())),
+            (None, Some(path)) => Some(Secret::File(path.clone())),
+            (None, None) => None,
+        }
+    }
+
+    /// The host part of `upstream`, used as the TLS server name.
+    pub fn upstream_host(&self) -> &str {
+        match self.upstream.rsplit_once(':') {
+            Some((host, _)) => host.trim_start_matches('[').trim_end_matches(']'),
+            None => &self.upstream,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionKind {
+    Postgres,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpstreamTls {
+    Disable,
+    #[default]
+    Prefer,
+    Require,
+    VerifyFull,
+}
+
+/// A secret named by config and read when needed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Secret {
+    Env(String),
+    File(PathBuf),
+}
+
+impl Secret {
+    pub fn resolve(&self) -> Result<String, String> {
+        match self {
+            Secret::Env(var) => std::env::var(var).map_err(|_| format!("environment variable {var} is not set")),
+            Secret::File(path) => std::fs::read_to_string(path)
+                .map(|s| s.trim_end_matches(['\r', '\n']).to_string())
+                .map_err(|e| format!("cannot read {}: {e}", path.display())),
+        }
+    }
+}
+
+/// Durations written as `"30s"`, `"5m"`, `"1h 30m"`.
+mod humantime_serde_shim {
+    use serde::{Deserialize, Deserializer};
+    use std::time::Duration;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text)
+            .map_err(|e| serde::de::Error::custom(format!("`{text}` is not a duration like \"30s\": {e}")))
+    }
+}

@@ -1,0 +1,149 @@
+//! The events Sluice records. `sluice-audit` encodes, chains and stores them.
+//!
+//! Field order is part of the canonical encoding: append new fields at the end
+//! of a struct, with `#[serde(default)]`, so old records still verify.
+
+use crate::{DecisionSummary, Principal};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AuditEvent {
+    SessionOpen(SessionOpen),
+    SessionClose(SessionClose),
+    Request(RequestEvent),
+    Outcome(OutcomeEvent),
+    AuthFailure(AuthFailure),
+}
+
+impl AuditEvent {
+    /// Short name used as the `kind` column of the store.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AuditEvent::SessionOpen(_) => "session_open",
+            AuditEvent::SessionClose(_) => "session_close",
+            AuditEvent::Request(_) => "request",
+            AuditEvent::Outcome(_) => "outcome",
+            AuditEvent::AuthFailure(_) => "auth_failure",
+        }
+    }
+
+    pub fn session_id(&self) -> Option<&str> {
+        match self {
+            AuditEvent::SessionOpen(e) => Some(&e.session_id),
+            AuditEvent::SessionClose(e) => Some(&e.session_id),
+            AuditEvent::Request(e) => Some(&e.session_id),
+            AuditEvent::Outcome(e) => Some(&e.session_id),
+            AuditEvent::AuthFailure(_) => None,
+        }
+    }
+
+    /// The principal's subject, where the event has one (for search).
+    pub fn principal(&self) -> Option<&str> {
+        match self {
+            AuditEvent::SessionOpen(e) => Some(&e.principal.subject),
+            AuditEvent::SessionClose(e) => Some(&e.principal),
+            AuditEvent::Request(e) => Some(&e.principal),
+            AuditEvent::Outcome(e) => Some(&e.principal),
+            AuditEvent::AuthFailure(_) => None,
+        }
+    }
+
+    /// The connection name, where the event has one (for search).
+    pub fn connection(&self) -> Option<&str> {
+        match self {
+            AuditEvent::SessionOpen(e) => Some(&e.connection),
+            AuditEvent::SessionClose(e) => Some(&e.connection),
+            AuditEvent::Request(e) => Some(&e.connection),
+            AuditEvent::Outcome(e) => Some(&e.connection),
+            AuditEvent::AuthFailure(e) => e.connection.as_deref(),
+        }
+    }
+}
+
+/// A client session was authenticated and bound to a connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionOpen {
+    pub session_id: String,
+    pub principal: Principal,
+    pub connection: String,
+    /// `postgres` (later: `mysql`, `ssh`, `http`, `mcp`).
+    pub protocol: String,
+    pub client_addr: String,
+    /// Whether the client side of the session is encrypted.
+    pub client_tls: bool,
+}
+
+/// A session ended, for whatever reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionClose {
+    pub session_id: String,
+    pub principal: String,
+    pub connection: String,
+    /// `client_terminated`, `client_disconnected`, `upstream_lost`, `shutdown`, ...
+    pub reason: String,
+    pub requests: u64,
+    pub duration_us: u64,
+}
+
+/// One request, written before it is forwarded (write-ahead).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestEvent {
+    /// `<session_id>:<n>`, unique across the log; the outcome names it.
+    pub request_id: String,
+    pub session_id: String,
+    pub principal: String,
+    pub connection: String,
+    pub client_addr: String,
+    pub statement: String,
+    pub param_count: u32,
+    pub params_sha256: Option<String>,
+    pub decision: DecisionSummary,
+}
+
+/// How a request ended. Follows its `RequestEvent`; a request with no outcome
+/// in the log is "outcome unknown" (Sluice died in between).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutcomeEvent {
+    pub request_id: String,
+    pub session_id: String,
+    pub principal: String,
+    pub connection: String,
+    pub status: OutcomeStatus,
+    /// The upstream's command tag (`SELECT 3`, `INSERT 0 1`, `COPY 10`).
+    pub command_tag: Option<String>,
+    pub rows: u64,
+    /// SQLSTATE of the error the client saw, if any.
+    pub sqlstate: Option<String>,
+    pub error: Option<String>,
+    /// Bytes of response sent to the client for this request.
+    pub bytes_out: u64,
+    pub duration_us: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutcomeStatus {
+    /// The upstream ran it and reported success.
+    Ok,
+    /// The upstream ran it (or tried) and reported an error.
+    Error,
+    /// Sluice refused it (policy, hold, or audit store unavailable); it never
+    /// reached the upstream.
+    Refused,
+    /// Not run: an earlier message in the same extended-protocol batch failed,
+    /// so the upstream discarded it.
+    Skipped,
+    /// The session ended before the upstream answered.
+    Interrupted,
+}
+
+/// A credential was presented and refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthFailure {
+    pub protocol: String,
+    pub client_addr: String,
+    pub connection: Option<String>,
+    /// What was wrong, without the credential itself.
+    pub reason: String,
+}

@@ -1,0 +1,87 @@
+//! The verdict on a request: allow with a plan, deny with a reason, or hold.
+
+use serde::{Deserialize, Serialize};
+
+/// What the decide phase returns. Never a bool: each arm carries what the
+/// later phases need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    Allow(Plan),
+    Deny(Denial),
+    Hold(HoldRule),
+}
+
+impl Decision {
+    pub fn verdict(&self) -> Verdict {
+        match self {
+            Decision::Allow(_) => Verdict::Allow,
+            Decision::Deny(_) => Verdict::Deny,
+            Decision::Hold(_) => Verdict::Hold,
+        }
+    }
+
+    /// The part of the decision that goes into the audit record.
+    pub fn summary(&self) -> DecisionSummary {
+        let (policies, reason) = match self {
+            Decision::Allow(plan) => (plan.policies.clone(), None),
+            Decision::Deny(denial) => (vec![denial.policy.clone()], Some(denial.reason.clone())),
+            Decision::Hold(rule) => (vec![rule.policy.clone()], Some(rule.reason.clone())),
+        };
+        DecisionSummary { verdict: self.verdict(), policies, reason }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Allow,
+    Deny,
+    Hold,
+}
+
+/// What an allowed request carries into forward, mask and record.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Plan {
+    /// The policies that allowed the request, for the audit record.
+    pub policies: Vec<String>,
+    pub mask: MaskPlan,
+}
+
+/// How the response is rewritten before it reaches the caller.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum MaskPlan {
+    /// Bytes pass through untouched; costs nothing.
+    #[default]
+    PassThrough,
+}
+
+impl MaskPlan {
+    pub fn is_pass_through(&self) -> bool {
+        matches!(self, MaskPlan::PassThrough)
+    }
+}
+
+/// Why a request was refused, in words the caller can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    /// The rule or policy id that refused it.
+    pub policy: String,
+    pub reason: String,
+    /// What the caller could ask for to be allowed.
+    pub remedy: Option<String>,
+}
+
+/// A request that must wait for a reviewer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldRule {
+    pub policy: String,
+    pub reason: String,
+}
+
+/// The decision as written into the audit record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecisionSummary {
+    pub verdict: Verdict,
+    pub policies: Vec<String>,
+    pub reason: Option<String>,
+}

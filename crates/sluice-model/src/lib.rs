@@ -1,0 +1,23 @@
+//! Sluice's shared vocabulary: the types every other crate speaks.
+//!
+//! Owns: `Principal` (who), `Action` (what), `Decision` (the verdict with its
+//! plan or denial), `MaskPlan` (how a response is rewritten) and the audit
+//! events that record all of it.
+//! Does not: depend on any other Sluice crate, or do any IO. Everything here is
+//! plain data with serde derives so it can cross crate and process boundaries.
+//!
+//! # Layout
+//! - [`principal`]: identities produced by `sluice-identity`.
+//! - [`action`]: the protocol-neutral description of one request.
+//! - [`decision`]: `Decision::{Allow, Deny, Hold}` and what each carries.
+//! - [`audit`]: the events written to the audit log.
+
+pub mod action;
+pub mod audit;
+pub mod decision;
+pub mod principal;
+
+pub use action::{Action, SqlStatement};
+pub use audit::{AuditEvent, AuthFailure, OutcomeEvent, OutcomeStatus, RequestEvent, SessionClose, SessionOpen};
+pub use decision::{Decision, DecisionSummary, Denial, HoldRule, MaskPlan, Plan, Verdict};
+pub use principal::{Principal, PrincipalKind};
