@@ -40,8 +40,8 @@ impl Config {
     /// (policy dirs, certificates, secrets, the SQLite store) are resolved
     /// against the file's own folder.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { file: path.to_path_buf(), source })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { file: path.to_path_buf(), source })?;
         let base = path.parent().unwrap_or(Path::new("."));
         Config::from_toml(&text, base).map_err(|e| match e {
             LoadError::Parse(message) => ConfigError::Parse { file: path.to_path_buf(), message },

@@ -74,7 +74,8 @@ fn bad_values_name_the_key() {
 
 #[test]
 fn duplicate_connection_is_refused() {
-    let dup = GOOD.to_string() + "[[connections]]\nname = \"patients\"\nkind = \"postgres\"\nupstream = \"h:1\"\ndatabase = \"d\"\nuser = \"u\"\n";
+    let dup = GOOD.to_string()
+        + "[[connections]]\nname = \"patients\"\nkind = \"postgres\"\nupstream = \"h:1\"\ndatabase = \"d\"\nuser = \"u\"\n";
     let err = load(&dup).unwrap_err().to_string();
     assert!(err.contains("connections[1].name") && err.contains("duplicate"), "{err}");
 }

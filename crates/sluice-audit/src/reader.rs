@@ -1,0 +1,68 @@
+//! The read side: `AuditReader` and search.
+//!
+//! Owns: opening a store for reading (never creating it), searching records
+//! by the index columns, and decoding rows into `AuditRecord`s.
+//! Does not: write, or check the chain (see `verify`, which it hosts).
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Mutex;
+
+use crate::encoding::{self, AuditRecord};
+use crate::store::{Store, StoreUrl, StoredRow};
+use crate::AuditError;
+
+/// What to look for. Every field that is set must match (AND). String
+/// fields match the index columns exactly.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchFilter {
+    /// The principal's subject.
+    pub principal: Option<String>,
+    /// The connection name.
+    pub connection: Option<String>,
+    /// The session id.
+    pub session: Option<String>,
+    /// The event kind: `session_open`, `session_close`, `request`, `outcome`, `auth_failure`.
+    pub kind: Option<String>,
+    /// Records sequenced at or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// At most this many records: the newest ones (still returned in seq order).
+    pub limit: Option<u64>,
+}
+
+/// Read access to a log: search and verify. Holds one connection.
+#[derive(Debug)]
+pub struct AuditReader {
+    pub(crate) target: StoreUrl,
+    pub(crate) store: Mutex<Store>,
+}
+
+impl AuditReader {
+    /// Opens an existing log at `url`; fails if there is none there.
+    pub async fn open(url: &str) -> Result<Self, AuditError> {
+        let target = StoreUrl::parse(url)?;
+        let store = target.connect_reader().await?;
+        Ok(AuditReader { target, store: Mutex::new(store) })
+    }
+
+    /// Records matching `filter`, in seq order. With `limit`, the newest
+    /// `limit` matches. Bodies are decoded as stored; use `verify` to know
+    /// whether they were altered.
+    pub async fn search(&self, filter: &SearchFilter) -> Result<Vec<AuditRecord>, AuditError> {
+        let rows = {
+            let mut store = self.store.lock().await;
+            store.search(filter).await.map_err(|e| self.query_error(e))?
+        };
+        rows.into_iter().map(decode_row).collect()
+    }
+
+    pub(crate) fn query_error(&self, e: sqlx::Error) -> AuditError {
+        AuditError::Query(format!("{}: {e}", self.target.describe()))
+    }
+}
+
+/// A stored row as an `AuditRecord`, taking seq, time and event from the body.
+fn decode_row(row: StoredRow) -> Result<AuditRecord, AuditError> {
+    let (seq, time, event) = encoding::decode_body(&row.body)
+        .map_err(|e| AuditError::Corrupt(format!("record {}: {e}", row.seq)))?;
+    Ok(AuditRecord { seq, time, event, prev_hash: row.prev_hash, hash: row.hash })
+}

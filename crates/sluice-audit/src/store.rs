@@ -1,0 +1,413 @@
+//! The two storage backends, SQLite and PostgreSQL, behind one small enum.
+//!
+//! Owns: parsing a store URL, connecting (with SQLite's durability settings),
+//! the schema, and every SQL statement the crate runs. The SQL is the same on
+//! both backends except the DDL (`BIGINT` seq on PostgreSQL) and the
+//! "does the table exist" probe; placeholders are `$N`, which SQLite accepts.
+//! Does not: hash, sequence or decide anything; it moves rows.
+
+use std::str::FromStr;
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{AssertSqlSafe, ColumnIndex, Connection, Decode, Row, Type};
+
+use crate::AuditError;
+use crate::reader::SearchFilter;
+
+/// Rows per multi-row INSERT. Batches are split into one statement of this
+/// size per full chunk, then powers of two for the rest, so a connection
+/// prepares at most ten distinct INSERT statements.
+const INSERT_CHUNK: usize = 512;
+
+/// How long a SQLite connection waits for another connection's lock.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+const COLUMNS: &str = "seq, time, kind, session_id, principal, connection, body, prev_hash, hash";
+
+/// A record ready to insert: the writer has sequenced and hashed it.
+#[derive(Debug, Clone)]
+pub(crate) struct NewRow {
+    pub seq: u64,
+    pub time: Arc<str>,
+    pub kind: &'static str,
+    pub session_id: Option<String>,
+    pub principal: Option<String>,
+    pub connection: Option<String>,
+    pub body: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// A row as read back. Index columns are optional because nothing but
+/// verify stops someone from nulling them.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredRow {
+    pub seq: i64,
+    pub time: Option<String>,
+    pub kind: Option<String>,
+    pub session_id: Option<String>,
+    pub principal: Option<String>,
+    pub connection: Option<String>,
+    pub body: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// Where the log lives, parsed from its URL.
+#[derive(Debug, Clone)]
+pub(crate) enum StoreUrl {
+    Sqlite(SqliteConnectOptions),
+    Postgres(PgConnectOptions),
+}
+
+/// One open connection to the log.
+#[derive(Debug)]
+pub(crate) enum Store {
+    Sqlite(SqliteConnection),
+    Postgres(PgConnection),
+}
+
+/// Runs the same body against whichever connection type `store` holds.
+macro_rules! on_conn {
+    ($store:expr, $conn:ident => $body:expr) => {
+        match $store {
+            Store::Sqlite($conn) => $body,
+            Store::Postgres($conn) => $body,
+        }
+    };
+}
+
+impl StoreUrl {
+    pub(crate) fn parse(url: &str) -> Result<Self, AuditError> {
+        if url.starts_with("sqlite:") {
+            SqliteConnectOptions::from_str(url)
+                .map(StoreUrl::Sqlite)
+                .map_err(|e| AuditError::Open(format!("bad SQLite URL: {e}")))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            PgConnectOptions::from_str(url)
+                .map(|o| StoreUrl::Postgres(o.application_name("sluice-audit")))
+                .map_err(|e| AuditError::Open(format!("bad PostgreSQL URL: {e}")))
+        } else {
+            Err(AuditError::Open(
+                "unsupported audit store URL; use sqlite://<path> or postgres://<host>/<db>".into(),
+            ))
+        }
+    }
+
+    /// Names the store for messages, without any password.
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            StoreUrl::Sqlite(o) => format!("sqlite://{}", o.get_filename().display()),
+            StoreUrl::Postgres(o) => format!(
+                "postgres://{}:{}/{}",
+                o.get_host(),
+                o.get_port(),
+                o.get_database().unwrap_or_default()
+            ),
+        }
+    }
+
+    /// The writer's connection: creates the SQLite file (and its folder),
+    /// WAL journal, `synchronous=FULL` so a commit is fsynced.
+    pub(crate) async fn connect_writer(&self) -> Result<Store, AuditError> {
+        let fail = |e: String| AuditError::Open(format!("{}: {e}", self.describe()));
+        match self {
+            StoreUrl::Sqlite(options) => {
+                let path = options.get_filename();
+                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|e| fail(format!("cannot create {}: {e}", parent.display())))?;
+                }
+                let options = options
+                    .clone()
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Full)
+                    .busy_timeout(SQLITE_BUSY_TIMEOUT);
+                let conn = SqliteConnection::connect_with(&options).await.map_err(|e| fail(e.to_string()))?;
+                Ok(Store::Sqlite(conn))
+            }
+            StoreUrl::Postgres(options) => {
+                let conn = PgConnection::connect_with(options).await.map_err(|e| fail(e.to_string()))?;
+                Ok(Store::Postgres(conn))
+            }
+        }
+    }
+
+    /// A reader's connection: never creates anything.
+    pub(crate) async fn connect_reader(&self) -> Result<Store, AuditError> {
+        let fail = |e: String| AuditError::Open(format!("{}: {e}", self.describe()));
+        let mut store = match self {
+            StoreUrl::Sqlite(options) => {
+                let path = options.get_filename();
+                if !path.exists() {
+                    return Err(fail("no such file".into()));
+                }
+                let options = options
+                    .clone()
+                    .create_if_missing(false)
+                    .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                    .row_buffer_size(4096);
+                Store::Sqlite(SqliteConnection::connect_with(&options).await.map_err(|e| fail(e.to_string()))?)
+            }
+            StoreUrl::Postgres(options) => {
+                Store::Postgres(PgConnection::connect_with(options).await.map_err(|e| fail(e.to_string()))?)
+            }
+        };
+        if !store.has_schema().await.map_err(|e| fail(e.to_string()))? {
+            return Err(fail("it holds no audit log (table audit_records is missing)".into()));
+        }
+        Ok(store)
+    }
+}
+
+const SQLITE_SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS audit_records (seq INTEGER PRIMARY KEY, time TEXT, kind TEXT, \
+     session_id TEXT, principal TEXT, connection TEXT, body TEXT NOT NULL, prev_hash TEXT NOT NULL, \
+     hash TEXT NOT NULL)",
+];
+const POSTGRES_SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS audit_records (seq BIGINT PRIMARY KEY, time TEXT, kind TEXT, \
+     session_id TEXT, principal TEXT, connection TEXT, body TEXT NOT NULL, prev_hash TEXT NOT NULL, \
+     hash TEXT NOT NULL)",
+];
+/// Search indexes; `seq` last so "newest N for this principal" is an index walk.
+const INDEXES: &[&str] = &[
+    "CREATE INDEX IF NOT EXISTS audit_records_principal ON audit_records (principal, seq)",
+    "CREATE INDEX IF NOT EXISTS audit_records_connection ON audit_records (connection, seq)",
+    "CREATE INDEX IF NOT EXISTS audit_records_session ON audit_records (session_id, seq)",
+    "CREATE INDEX IF NOT EXISTS audit_records_time ON audit_records (time)",
+];
+
+/// `INSERT ... VALUES ($1..$9), ...` for 1, 2, 4, ... `INSERT_CHUNK` rows.
+static INSERT_SQL: LazyLock<Vec<(usize, Arc<str>)>> = LazyLock::new(|| {
+    let mut statements = Vec::new();
+    let mut rows = INSERT_CHUNK;
+    while rows > 0 {
+        let mut sql = format!("INSERT INTO audit_records ({COLUMNS}) VALUES ");
+        for row in 0..rows {
+            let b = row * 9;
+            if row > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&format!(
+                "(${},${},${},${},${},${},${},${},${})",
+                b + 1,
+                b + 2,
+                b + 3,
+                b + 4,
+                b + 5,
+                b + 6,
+                b + 7,
+                b + 8,
+                b + 9
+            ));
+        }
+        statements.push((rows, Arc::from(sql)));
+        rows /= 2;
+    }
+    statements
+});
+
+/// Splits `rows` into runs that each match one statement of `INSERT_SQL`.
+fn insert_plan(rows: &[NewRow]) -> Vec<(Arc<str>, &[NewRow])> {
+    let mut plan = Vec::new();
+    let mut rest = rows;
+    for (size, sql) in INSERT_SQL.iter() {
+        while rest.len() >= *size {
+            let (run, tail) = rest.split_at(*size);
+            plan.push((sql.clone(), run));
+            rest = tail;
+        }
+    }
+    plan
+}
+
+/// Reads one row of `SELECT {COLUMNS}` on either backend.
+fn stored_row<R>(row: &R) -> Result<StoredRow, sqlx::Error>
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    i64: Type<R::Database> + for<'r> Decode<'r, R::Database>,
+    String: Type<R::Database> + for<'r> Decode<'r, R::Database>,
+{
+    Ok(StoredRow {
+        seq: row.try_get(0)?,
+        time: row.try_get(1)?,
+        kind: row.try_get(2)?,
+        session_id: row.try_get(3)?,
+        principal: row.try_get(4)?,
+        connection: row.try_get(5)?,
+        body: row.try_get(6)?,
+        prev_hash: row.try_get(7)?,
+        hash: row.try_get(8)?,
+    })
+}
+
+/// The last two values of `SELECT COUNT(*), COALESCE(MAX(seq), 0)`.
+fn count_and_max<R>(row: &R) -> Result<(u64, u64), sqlx::Error>
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    i64: Type<R::Database> + for<'r> Decode<'r, R::Database>,
+{
+    let count: i64 = row.try_get(0)?;
+    let max: i64 = row.try_get(1)?;
+    Ok((count.max(0) as u64, max.max(0) as u64))
+}
+
+fn db_seq(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    pub(crate) async fn create_schema(&mut self) -> Result<(), sqlx::Error> {
+        let table = match self {
+            Store::Sqlite(_) => SQLITE_SCHEMA,
+            Store::Postgres(_) => POSTGRES_SCHEMA,
+        };
+        for sql in table.iter().chain(INDEXES) {
+            on_conn!(self, c => { sqlx::query(*sql).execute(&mut *c).await?; });
+        }
+        Ok(())
+    }
+
+    async fn has_schema(&mut self) -> Result<bool, sqlx::Error> {
+        let count: i64 = match self {
+            Store::Sqlite(c) => {
+                sqlx::query("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'audit_records'")
+                    .fetch_one(&mut *c)
+                    .await?
+                    .try_get(0)?
+            }
+            Store::Postgres(c) => sqlx::query(
+                "SELECT COUNT(*) FROM information_schema.tables \
+                 WHERE table_name = 'audit_records' AND table_schema = current_schema()",
+            )
+            .fetch_one(&mut *c)
+            .await?
+            .try_get(0)?,
+        };
+        Ok(count > 0)
+    }
+
+    pub(crate) async fn ping(&mut self) -> Result<(), sqlx::Error> {
+        on_conn!(self, c => c.ping().await)
+    }
+
+    pub(crate) async fn close(self) {
+        let result = on_conn!(self, c => c.close().await);
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "closing the audit store connection failed");
+        }
+    }
+
+    /// The record with the highest seq, if any.
+    pub(crate) async fn last_row(&mut self) -> Result<Option<StoredRow>, sqlx::Error> {
+        const SQL: &str = "SELECT seq, time, kind, session_id, principal, connection, body, prev_hash, hash \
+                           FROM audit_records ORDER BY seq DESC LIMIT 1";
+        on_conn!(self, c => {
+            let row = sqlx::query(SQL).fetch_optional(&mut *c).await?;
+            row.as_ref().map(stored_row).transpose()
+        })
+    }
+
+    /// Writes `rows` in one transaction: all of them or, on error, none.
+    pub(crate) async fn insert(&mut self, rows: &[NewRow]) -> Result<(), sqlx::Error> {
+        let plan = insert_plan(rows);
+        on_conn!(self, c => {
+            let mut tx = c.begin().await?;
+            let mut failure = None;
+            for (sql, run) in &plan {
+                let mut query = sqlx::query(AssertSqlSafe(sql.clone()));
+                for row in *run {
+                    query = query
+                        .bind(db_seq(row.seq))
+                        .bind(&*row.time)
+                        .bind(row.kind)
+                        .bind(row.session_id.as_deref())
+                        .bind(row.principal.as_deref())
+                        .bind(row.connection.as_deref())
+                        .bind(row.body.as_str())
+                        .bind(row.prev_hash.as_str())
+                        .bind(row.hash.as_str());
+                }
+                if let Err(e) = query.execute(&mut *tx).await {
+                    failure = Some(e);
+                    break;
+                }
+            }
+            match failure {
+                Some(e) => {
+                    if let Err(rollback) = tx.rollback().await {
+                        tracing::debug!(error = %rollback, "rollback after a failed audit write failed");
+                    }
+                    Err(e)
+                }
+                None => tx.commit().await,
+            }
+        })
+    }
+
+    /// Number of records and the highest seq.
+    pub(crate) async fn extent(&mut self) -> Result<(u64, u64), sqlx::Error> {
+        const SQL: &str = "SELECT COUNT(*), COALESCE(MAX(seq), 0) FROM audit_records";
+        on_conn!(self, c => count_and_max(&sqlx::query(SQL).fetch_one(&mut *c).await?))
+    }
+
+    /// Up to `limit` records with `after < seq <= upto`, in seq order.
+    pub(crate) async fn page(&mut self, after: u64, upto: u64, limit: u32) -> Result<Vec<StoredRow>, sqlx::Error> {
+        const SQL: &str = "SELECT seq, time, kind, session_id, principal, connection, body, prev_hash, hash \
+                           FROM audit_records WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3";
+        on_conn!(self, c => {
+            let rows = sqlx::query(SQL)
+                .bind(db_seq(after))
+                .bind(db_seq(upto))
+                .bind(i64::from(limit))
+                .fetch_all(&mut *c)
+                .await?;
+            rows.iter().map(stored_row).collect()
+        })
+    }
+
+    /// Records matching `filter` (on the index columns), in seq order; with a
+    /// limit, the newest `limit` of them.
+    pub(crate) async fn search(&mut self, filter: &SearchFilter) -> Result<Vec<StoredRow>, sqlx::Error> {
+        let mut sql = format!("SELECT {COLUMNS} FROM audit_records");
+        let mut binds: Vec<String> = Vec::new();
+        let conditions = [
+            ("principal", filter.principal.clone()),
+            ("connection", filter.connection.clone()),
+            ("session_id", filter.session.clone()),
+            ("kind", filter.kind.clone()),
+            ("time", filter.since.map(|t| crate::encoding::format_time(crate::encoding::truncate_time(t)))),
+        ];
+        for (column, value) in conditions {
+            if let Some(value) = value {
+                sql.push_str(if binds.is_empty() { " WHERE " } else { " AND " });
+                let op = if column == "time" { ">=" } else { "=" };
+                binds.push(value);
+                sql.push_str(&format!("{column} {op} ${}", binds.len()));
+            }
+        }
+        match filter.limit {
+            Some(limit) => sql.push_str(&format!(" ORDER BY seq DESC LIMIT {}", limit.min(i64::MAX as u64))),
+            None => sql.push_str(" ORDER BY seq"),
+        }
+        let mut rows = on_conn!(self, c => {
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for value in &binds {
+                query = query.bind(value.as_str());
+            }
+            let rows = query.fetch_all(&mut *c).await?;
+            rows.iter().map(stored_row).collect::<Result<Vec<_>, _>>()?
+        });
+        if filter.limit.is_some() {
+            rows.reverse();
+        }
+        Ok(rows)
+    }
+}

@@ -1,0 +1,399 @@
+//! The write side: `AuditLog`, its single writer task, and group commit.
+//!
+//! Owns: the chain head (last seq and hash), batching queued records into one
+//! transaction, resolving every waiter after the commit, store health, and
+//! shutdown that drains.
+//! Does not: encode bodies (see `encoding`) or speak SQL (see `store`).
+//!
+//! # Group commit
+//! `append` encodes the event on the caller's task and queues it with a
+//! oneshot. The writer takes the first queued record, then everything else
+//! already queued (up to `max_batch`), sequences and chains them, writes them
+//! in one transaction and commits (one fsync), then answers every waiter.
+//! Records that arrive during a commit form the next batch.
+//!
+//! # Failing closed
+//! A batch that fails is rolled back, every waiter gets
+//! `StoreUnavailable(reason)`, health turns `Unavailable`, and the chain head
+//! is reloaded from the store before the next batch (so an ambiguous commit
+//! on a lost PostgreSQL connection cannot fork the chain). The failed batch is
+//! never retried: its callers were already told it failed. The next batch
+//! reconnects if the connection is broken; its success makes health
+//! `Healthy` again.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sluice_model::AuditEvent;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::encoding::{self, GENESIS_HASH};
+use crate::error::store_unavailable;
+use crate::store::{NewRow, Store, StoreUrl};
+use crate::AuditError;
+
+/// How the writer batches, and who hears about commits.
+#[derive(Clone)]
+pub struct AuditOptions {
+    /// Most records in one transaction. At least 1.
+    pub max_batch: usize,
+    /// Called by the writer after each successful commit (for metrics). Keep
+    /// it cheap: the next batch waits for it.
+    pub on_commit: Option<Arc<dyn Fn(CommitStats) + Send + Sync>>,
+}
+
+impl Default for AuditOptions {
+    fn default() -> Self {
+        AuditOptions { max_batch: 1024, on_commit: None }
+    }
+}
+
+impl fmt::Debug for AuditOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuditOptions")
+            .field("max_batch", &self.max_batch)
+            .field("on_commit", &self.on_commit.as_ref().map(|_| "Fn(CommitStats)"))
+            .finish()
+    }
+}
+
+/// One committed batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitStats {
+    pub records: usize,
+    /// Time of the write and commit (fsync) of the batch.
+    pub latency: Duration,
+}
+
+/// Whether the store accepts writes; shown by the health endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum StoreHealth {
+    Healthy,
+    /// Writes fail since `since`; `error` is the latest reason.
+    Unavailable { since: DateTime<Utc>, error: String },
+}
+
+/// What the writer receives.
+enum Command {
+    Append(Pending),
+    /// Stop accepting; write what is queued; stop.
+    Shutdown,
+}
+
+/// A queued record, encoded by the caller.
+struct Pending {
+    event_json: String,
+    kind: &'static str,
+    session_id: Option<String>,
+    principal: Option<String>,
+    connection: Option<String>,
+    reply: oneshot::Sender<Result<u64, AuditError>>,
+}
+
+/// A cheap handle to the one writer task of a store.
+#[derive(Clone, Debug)]
+pub struct AuditLog {
+    queue: mpsc::UnboundedSender<Command>,
+    health: watch::Receiver<StoreHealth>,
+    /// Turns `true` when the writer has written everything and stopped, so
+    /// every `shutdown` caller can wait for the drain.
+    stopped: watch::Receiver<bool>,
+}
+
+impl AuditLog {
+    /// Opens or creates the store at `url` (`sqlite://path`, creating the file
+    /// and its folder, or `postgres://...`), creates the schema if absent,
+    /// loads the chain head and starts the writer task.
+    ///
+    /// Fails with `Corrupt` if the last record does not match its own hash:
+    /// move the log aside (it is evidence) and run `sluice audit verify` on it.
+    pub async fn open(url: &str, options: AuditOptions) -> Result<AuditLog, AuditError> {
+        let target = StoreUrl::parse(url)?;
+        let mut store = target.connect_writer().await?;
+        let open_err = |e: sqlx::Error| AuditError::Open(format!("{}: {e}", target.describe()));
+        store.create_schema().await.map_err(open_err)?;
+        let head = load_head(&mut store).await.map_err(open_err)?;
+        let head = check_head(head)?;
+
+        let (queue, commands) = mpsc::unbounded_channel();
+        let (health_tx, health) = watch::channel(StoreHealth::Healthy);
+        let (stopped_tx, stopped) = watch::channel(false);
+        let writer = Writer {
+            target,
+            store: Some(store),
+            head: Some(head),
+            commands,
+            max_batch: options.max_batch.max(1),
+            on_commit: options.on_commit,
+            health: health_tx,
+        };
+        tokio::spawn(async move {
+            writer.run().await;
+            stopped_tx.send_replace(true);
+        });
+        Ok(AuditLog { queue, health, stopped })
+    }
+
+    /// Queues `event` without blocking or awaiting. The returned future
+    /// resolves once the record is committed and fsynced, with its seq, or
+    /// with the store's error. Dropping the future does not cancel the write.
+    pub fn append(&self, event: AuditEvent) -> Durable {
+        let (reply, receiver) = oneshot::channel();
+        let pending = Pending {
+            event_json: encoding::encode_event(&event),
+            kind: event.kind(),
+            session_id: event.session_id().map(str::to_owned),
+            principal: event.principal().map(str::to_owned),
+            connection: event.connection().map(str::to_owned),
+            reply,
+        };
+        match self.queue.send(Command::Append(pending)) {
+            Ok(()) => Durable { state: DurableState::Waiting(receiver) },
+            Err(_) => Durable { state: DurableState::Done(Some(Err(AuditError::Closed))) },
+        }
+    }
+
+    pub fn health(&self) -> StoreHealth {
+        self.health.borrow().clone()
+    }
+
+    /// Changes to health, for the health endpoint and alerts.
+    pub fn health_watch(&self) -> watch::Receiver<StoreHealth> {
+        self.health.clone()
+    }
+
+    /// Stops accepting, writes everything queued, stops the writer. Later
+    /// appends fail with `Closed`. Safe to call more than once, from any clone.
+    pub async fn shutdown(&self) {
+        // Fails only if the writer already stopped, which is what we wait for.
+        let _ = self.queue.send(Command::Shutdown);
+        let mut stopped = self.stopped.clone();
+        // Err means the writer task is gone, which is also "stopped".
+        let _ = stopped.wait_for(|done| *done).await;
+    }
+}
+
+/// Resolves once a record is durable: `Ok(seq)`, or the reason it is not.
+/// `Send`, `Unpin` and `'static`; dropping it does not cancel the write.
+#[derive(Debug)]
+#[must_use = "a record is only known durable once its Durable resolves"]
+pub struct Durable {
+    state: DurableState,
+}
+
+#[derive(Debug)]
+enum DurableState {
+    Waiting(oneshot::Receiver<Result<u64, AuditError>>),
+    Done(Option<Result<u64, AuditError>>),
+}
+
+impl Future for Durable {
+    type Output = Result<u64, AuditError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.state {
+            DurableState::Waiting(receiver) => match Pin::new(receiver).poll(cx) {
+                Poll::Ready(Ok(result)) => Poll::Ready(result),
+                // The writer dropped the reply without answering: it stopped.
+                Poll::Ready(Err(_)) => Poll::Ready(Err(AuditError::StoreUnavailable(
+                    "the audit writer stopped before confirming the record".into(),
+                ))),
+                Poll::Pending => Poll::Pending,
+            },
+            DurableState::Done(result) => Poll::Ready(result.take().unwrap_or(Err(AuditError::Closed))),
+        }
+    }
+}
+
+/// Last seq and its hash; `(0, GENESIS_HASH)` for an empty log.
+type Head = (u64, String);
+
+async fn load_head(store: &mut Store) -> Result<Option<crate::store::StoredRow>, sqlx::Error> {
+    store.last_row().await
+}
+
+/// The head from the last row, after checking that the row matches its hash.
+fn check_head(last: Option<crate::store::StoredRow>) -> Result<Head, AuditError> {
+    let Some(row) = last else {
+        return Ok((0, GENESIS_HASH.to_owned()));
+    };
+    let seq = u64::try_from(row.seq).map_err(|_| AuditError::Corrupt(format!("negative seq {}", row.seq)))?;
+    match encoding::record_hash(&row.prev_hash, &row.body) {
+        Some(hash) if hash == row.hash => Ok((seq, row.hash)),
+        _ => Err(AuditError::Corrupt(format!(
+            "the last record ({seq}) does not match its hash; the log was altered. \
+             Move it aside and run `sluice audit verify` on it"
+        ))),
+    }
+}
+
+/// The task that owns the chain head and the write connection.
+struct Writer {
+    target: StoreUrl,
+    /// `None` after a failure that broke the connection; reconnected lazily.
+    store: Option<Store>,
+    /// `None` after any failed batch; reloaded from the store before the next.
+    head: Option<Head>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    max_batch: usize,
+    on_commit: Option<Arc<dyn Fn(CommitStats) + Send + Sync>>,
+    health: watch::Sender<StoreHealth>,
+}
+
+impl Writer {
+    async fn run(mut self) {
+        let mut batch = Vec::with_capacity(self.max_batch.min(4096));
+        while let Some(command) = self.commands.recv().await {
+            self.take(command, &mut batch);
+            while batch.len() < self.max_batch {
+                match self.commands.try_recv() {
+                    Ok(command) => self.take(command, &mut batch),
+                    Err(_) => break,
+                }
+            }
+            if !batch.is_empty() {
+                self.commit(&mut batch).await;
+            }
+        }
+        if let Some(store) = self.store.take() {
+            store.close().await;
+        }
+    }
+
+    fn take(&mut self, command: Command, batch: &mut Vec<Pending>) {
+        match command {
+            Command::Append(pending) => batch.push(pending),
+            // Refuse new sends; what is already queued is still received.
+            Command::Shutdown => self.commands.close(),
+        }
+    }
+
+    /// Writes one batch and answers its waiters, whatever happens.
+    async fn commit(&mut self, batch: &mut Vec<Pending>) {
+        let records = batch.len();
+        let started = Instant::now();
+        match self.write(batch).await {
+            Ok(first_seq) => {
+                let latency = started.elapsed();
+                self.health.send_if_modified(|h| {
+                    let changed = *h != StoreHealth::Healthy;
+                    if changed {
+                        tracing::info!("audit store is writable again");
+                    }
+                    *h = StoreHealth::Healthy;
+                    changed
+                });
+                for (i, pending) in batch.drain(..).enumerate() {
+                    let _ = pending.reply.send(Ok(first_seq + i as u64));
+                }
+                if let Some(on_commit) = &self.on_commit {
+                    on_commit(CommitStats { records, latency });
+                }
+            }
+            Err(reason) => {
+                tracing::error!(records, reason = %reason, "audit batch failed; refusing until the store recovers");
+                self.health.send_modify(|h| {
+                    let since = match h {
+                        StoreHealth::Unavailable { since, .. } => *since,
+                        StoreHealth::Healthy => Utc::now(),
+                    };
+                    *h = StoreHealth::Unavailable { since, error: reason.clone() };
+                });
+                for pending in batch.drain(..) {
+                    let _ = pending.reply.send(Err(AuditError::StoreUnavailable(reason.clone())));
+                }
+            }
+        }
+    }
+
+    /// Sequences, chains and writes the batch in one transaction. Returns the
+    /// first seq; advances the head only on success.
+    async fn write(&mut self, batch: &mut [Pending]) -> Result<u64, String> {
+        let store = match &mut self.store {
+            Some(store) => store,
+            None => {
+                let store = self.target.connect_writer().await.map_err(|e| e.to_string())?;
+                self.store.insert(store)
+            }
+        };
+        let head = match &self.head {
+            Some(head) => head.clone(),
+            None => {
+                let last = match store.last_row().await {
+                    Ok(last) => last,
+                    Err(e) => {
+                        let reason = store_unavailable(&e);
+                        self.drop_if_broken().await;
+                        return Err(reason);
+                    }
+                };
+                check_head(last).map_err(|e| e.to_string())?
+            }
+        };
+        let rows = chain(&head, batch);
+        let Some(store) = &mut self.store else {
+            return Err("no connection to the store".into());
+        };
+        match store.insert(&rows).await {
+            Ok(()) => {
+                let first = head.0 + 1;
+                if let Some(last) = rows.into_iter().last() {
+                    self.head = Some((last.seq, last.hash));
+                }
+                Ok(first)
+            }
+            Err(e) => {
+                let reason = store_unavailable(&e);
+                self.head = None;
+                self.drop_if_broken().await;
+                Err(reason)
+            }
+        }
+    }
+
+    /// After a failure: keep the connection only if it still answers.
+    async fn drop_if_broken(&mut self) {
+        if let Some(store) = &mut self.store
+            && let Err(e) = store.ping().await
+        {
+            tracing::warn!(error = %e, "audit store connection is broken; reconnecting on the next batch");
+            if let Some(store) = self.store.take() {
+                store.close().await;
+            }
+        }
+    }
+}
+
+/// Assigns seqs after `head`, one time for the batch, and chains the hashes.
+/// Moves the index strings out of `batch`; only the replies are used after.
+fn chain(head: &Head, batch: &mut [Pending]) -> Vec<NewRow> {
+    let time: Arc<str> = encoding::format_time(encoding::truncate_time(Utc::now())).into();
+    let mut prev_hash = head.1.clone();
+    let mut prev = encoding::hash_bytes(&prev_hash).unwrap_or([0; 32]);
+    let mut rows = Vec::with_capacity(batch.len());
+    for (i, pending) in batch.iter_mut().enumerate() {
+        let seq = head.0 + 1 + i as u64;
+        let body = encoding::splice_body(seq, &time, &pending.event_json);
+        prev = encoding::chain_digest(&prev, &body);
+        let hash = hex::encode(prev);
+        rows.push(NewRow {
+            seq,
+            time: time.clone(),
+            kind: pending.kind,
+            session_id: pending.session_id.take(),
+            principal: pending.principal.take(),
+            connection: pending.connection.take(),
+            body,
+            prev_hash: std::mem::replace(&mut prev_hash, hash.clone()),
+            hash,
+        });
+    }
+    rows
+}

@@ -1,0 +1,509 @@
+//! The session loop: client → upstream requests, upstream → client responses.
+//!
+//! Owns: turning each simple Query and each Execute into a pipeline request,
+//! relaying every other message untouched, and keeping the two directions in
+//! step. The request side pushes one [`Expect`] per forwarded message onto a
+//! queue, in wire order; the response side pops them as the upstream answers,
+//! so each response byte is attributed to its request (rows, tag, error) and
+//! a refusal Sluice writes itself lands exactly where the upstream's answer
+//! would have been.
+//! Does not: decide or record (the pipeline does), or speak startup.
+
+use crate::codec::{self, BackendMessage, Frame, FrontendMessage, Severity, encode};
+use bytes::BytesMut;
+use sha2::{Digest, Sha256};
+use sluice_model::{Action, MaskPlan, OutcomeStatus, SqlStatement};
+use sluice_pipeline::{Adapter, Exchange, Outcome, Refusal, RefusalKind, Session};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// Flush to the client at least this often while relaying a large result.
+const CLIENT_FLUSH_BYTES: usize = 64 * 1024;
+
+/// Why a session ended, for its `session_close` record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionEnd {
+    ClientTerminated,
+    ClientDisconnected,
+    /// The client broke the protocol; it is told why, then disconnected.
+    ClientProtocol(String),
+    UpstreamLost(String),
+    Shutdown,
+}
+
+impl SessionEnd {
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SessionEnd::ClientTerminated => "client_terminated",
+            SessionEnd::ClientDisconnected => "client_disconnected",
+            SessionEnd::ClientProtocol(_) => "client_protocol_error",
+            SessionEnd::UpstreamLost(_) => "upstream_lost",
+            SessionEnd::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// What the response side expects from the upstream next, one per message
+/// forwarded that gets an answer.
+#[derive(Debug)]
+enum Expect {
+    /// ParseComplete, BindComplete, CloseComplete.
+    Complete,
+    /// ParameterDescription (statements only), then RowDescription or NoData.
+    Describe,
+    /// ReadyForQuery.
+    Sync,
+    /// A simple Query: everything up to its ReadyForQuery.
+    Query(Tracked),
+    /// An Execute: rows, then CommandComplete, EmptyQuery, PortalSuspended or an error.
+    Execute(Tracked),
+    /// A refusal Sluice answers itself, in the place the upstream's answer would be.
+    Refused { error: BytesMut, ready_for_query: bool },
+}
+
+/// The response so far of one request, for its outcome record.
+#[derive(Debug)]
+struct Tracked {
+    exchange: Exchange,
+    rows: u64,
+    bytes_out: u64,
+    tags: Vec<String>,
+    error: Option<(String, String)>,
+}
+
+impl Tracked {
+    fn new(exchange: Exchange) -> Tracked {
+        Tracked { exchange, rows: 0, bytes_out: 0, tags: Vec::new(), error: None }
+    }
+
+    fn finish(self, skipped: bool) {
+        let status = match (&self.error, skipped) {
+            (_, true) => OutcomeStatus::Skipped,
+            (Some(_), false) => OutcomeStatus::Error,
+            (None, false) => OutcomeStatus::Ok,
+        };
+        let (sqlstate, error) = self.error.unzip();
+        let command_tag = if self.tags.is_empty() { None } else { Some(self.tags.join("; ")) };
+        self.exchange.complete(Outcome {
+            status,
+            command_tag,
+            rows: self.rows,
+            sqlstate,
+            error,
+            bytes_out: self.bytes_out,
+        });
+    }
+}
+
+/// The queue between the two directions.
+#[derive(Debug, Default)]
+struct Inflight {
+    queue: Mutex<VecDeque<Expect>>,
+    /// Wakes the response side when a refusal is queued, or shutdown begins.
+    wake: Notify,
+}
+
+impl Inflight {
+    fn push(&self, expect: Expect) {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner()).push_back(expect);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Expect>> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A statement the client prepared, and a portal it bound.
+#[derive(Debug, Clone)]
+struct Portal {
+    sql: Arc<str>,
+    param_count: u32,
+    params_sha256: Option<String>,
+}
+
+/// One request as PostgreSQL sent it.
+#[derive(Debug)]
+enum PgRequest {
+    Query { frame: Frame, sql: String },
+    Execute { frame: Frame, portal: Portal },
+}
+
+/// The request direction, as the pipeline's adapter.
+#[derive(Debug)]
+struct RequestSide<'a> {
+    inflight: &'a Inflight,
+    /// Bytes waiting to be written upstream, in order.
+    upstream_out: BytesMut,
+    /// After a refused Execute: drop messages until Sync, as PostgreSQL does
+    /// after an error in the extended protocol.
+    discarding: bool,
+    statements: HashMap<String, Arc<str>>,
+    portals: HashMap<String, Portal>,
+}
+
+impl Adapter for RequestSide<'_> {
+    type Request = PgRequest;
+    type Error = std::convert::Infallible;
+
+    fn describe(&self, request: &PgRequest) -> Action {
+        Action::Sql(match request {
+            PgRequest::Query { sql, .. } => {
+                SqlStatement { text: sql.clone(), param_count: 0, params_sha256: None, extended: false }
+            }
+            PgRequest::Execute { portal, .. } => SqlStatement {
+                text: portal.sql.to_string(),
+                param_count: portal.param_count,
+                params_sha256: portal.params_sha256.clone(),
+                extended: true,
+            },
+        })
+    }
+
+    async fn forward(&mut self, request: PgRequest, exchange: Exchange) -> Result<(), Self::Error> {
+        let (frame, expect) = match request {
+            PgRequest::Query { frame, .. } => (frame, Expect::Query(Tracked::new(exchange))),
+            PgRequest::Execute { frame, .. } => (frame, Expect::Execute(Tracked::new(exchange))),
+        };
+        self.upstream_out.extend_from_slice(&frame.bytes);
+        self.inflight.push(expect);
+        Ok(())
+    }
+
+    async fn refuse(&mut self, request: PgRequest, refusal: &Refusal) -> Result<(), Self::Error> {
+        let code = match refusal.kind {
+            RefusalKind::Policy(_) | RefusalKind::Hold(_) => "42501",
+            RefusalKind::AuditUnavailable(_) => "53300",
+        };
+        let mut error = BytesMut::new();
+        encode::error_response(&mut error, Severity::Error, code, &refusal.message(), None);
+        let ready_for_query = matches!(request, PgRequest::Query { .. });
+        self.discarding = !ready_for_query;
+        self.inflight.push(Expect::Refused { error, ready_for_query });
+        self.inflight.wake.notify_one();
+        Ok(())
+    }
+}
+
+impl RequestSide<'_> {
+    /// Handles one client message: a request goes through the pipeline,
+    /// anything else is queued for the upstream. `Err` ends the session.
+    async fn handle(&mut self, session: &Session, frame: Frame) -> Result<(), SessionEnd> {
+        let message = FrontendMessage::decode(&frame).map_err(|e| SessionEnd::ClientProtocol(e.to_string()))?;
+        if self.discarding && !matches!(message, FrontendMessage::Sync | FrontendMessage::Terminate) {
+            return Ok(());
+        }
+        let expect = match message {
+            FrontendMessage::Query { sql } => {
+                let sql = sql.into_owned();
+                return Ok(session.submit(self, PgRequest::Query { frame, sql }).await.unwrap_or_else(|e| match e {}));
+            }
+            FrontendMessage::Execute { portal } => {
+                let portal = self.portals.get(portal).cloned().unwrap_or_else(|| Portal {
+                    sql: Arc::from(format!("-- execute of unknown portal \"{portal}\"")),
+                    param_count: 0,
+                    params_sha256: None,
+                });
+                return Ok(session
+                    .submit(self, PgRequest::Execute { frame, portal })
+                    .await
+                    .unwrap_or_else(|e| match e {}));
+            }
+            FrontendMessage::Parse { statement, sql } => {
+                self.statements.insert(statement.to_string(), Arc::from(sql.as_ref()));
+                Some(Expect::Complete)
+            }
+            FrontendMessage::Bind { portal, statement, param_count, params } => {
+                let sql = self
+                    .statements
+                    .get(statement)
+                    .cloned()
+                    .unwrap_or_else(|| Arc::from(format!("-- unknown prepared statement \"{statement}\"")));
+                let params_sha256 = (param_count > 0).then(|| hex::encode(Sha256::digest(params)));
+                self.portals.insert(portal.to_string(), Portal { sql, param_count: param_count.into(), params_sha256 });
+                Some(Expect::Complete)
+            }
+            FrontendMessage::Close { statement, name } => {
+                if statement {
+                    self.statements.remove(name);
+                } else {
+                    self.portals.remove(name);
+                }
+                Some(Expect::Complete)
+            }
+            FrontendMessage::Describe { .. } => Some(Expect::Describe),
+            FrontendMessage::Sync => {
+                self.discarding = false;
+                Some(Expect::Sync)
+            }
+            FrontendMessage::Flush
+            | FrontendMessage::CopyData
+            | FrontendMessage::CopyDone
+            | FrontendMessage::CopyFail => None,
+            FrontendMessage::Terminate => {
+                self.upstream_out.extend_from_slice(&frame.bytes);
+                return Err(SessionEnd::ClientTerminated);
+            }
+            FrontendMessage::FunctionCall => {
+                return Err(SessionEnd::ClientProtocol(
+                    "fast-path function calls are not supported through Sluice".into(),
+                ));
+            }
+            FrontendMessage::Password { .. } => {
+                return Err(SessionEnd::ClientProtocol("unexpected password message".into()));
+            }
+        };
+        self.upstream_out.extend_from_slice(&frame.bytes);
+        if let Some(expect) = expect {
+            self.inflight.push(expect);
+        }
+        Ok(())
+    }
+}
+
+/// Runs a session until either side ends it. Returns why it ended; the
+/// caller records the session close.
+pub async fn relay<C, U>(
+    session: &Session,
+    client: C,
+    mut client_buf: BytesMut,
+    upstream: U,
+    mut upstream_buf: BytesMut,
+    max_frame: usize,
+    shutdown: &CancellationToken,
+) -> SessionEnd
+where
+    C: AsyncRead + AsyncWrite + Send + Unpin,
+    U: AsyncRead + AsyncWrite + Send + Unpin,
+{
+    let (mut client_rd, mut client_wr) = tokio::io::split(client);
+    let (mut upstream_rd, mut upstream_wr) = tokio::io::split(upstream);
+    let inflight = Inflight::default();
+
+    let requests = async {
+        let mut side = RequestSide {
+            inflight: &inflight,
+            upstream_out: BytesMut::with_capacity(8192),
+            discarding: false,
+            statements: HashMap::new(),
+            portals: HashMap::new(),
+        };
+        loop {
+            loop {
+                let frame = match codec::split_frame(&mut client_buf, max_frame) {
+                    Ok(Some(frame)) => frame,
+                    Ok(None) => break,
+                    Err(e) => return SessionEnd::ClientProtocol(e.to_string()),
+                };
+                if let Err(end) = side.handle(session, frame).await {
+                    // A Terminate is still passed on, so the upstream ends cleanly.
+                    let _ = upstream_wr.write_all(&side.upstream_out).await;
+                    return end;
+                }
+            }
+            if !side.upstream_out.is_empty() {
+                if let Err(e) = upstream_wr.write_all(&side.upstream_out).await {
+                    return SessionEnd::UpstreamLost(e.to_string());
+                }
+                side.upstream_out.clear();
+            }
+            tokio::select! {
+                read = client_rd.read_buf(&mut client_buf) => match read {
+                    Ok(0) | Err(_) => return SessionEnd::ClientDisconnected,
+                    Ok(_) => {}
+                },
+                () = shutdown.cancelled() => {
+                    // Stop taking new work; the response side ends the session
+                    // once what is in flight has been answered.
+                    inflight.wake.notify_one();
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+    };
+
+    let responses = respond(&inflight, &mut upstream_rd, &mut upstream_buf, &mut client_wr, max_frame, shutdown);
+
+    let end = tokio::select! {
+        end = requests => end,
+        end = responses => end,
+    };
+    // Drop what is still in flight: each exchange records itself as interrupted.
+    inflight.lock().clear();
+    let mut farewell = BytesMut::new();
+    match &end {
+        SessionEnd::ClientProtocol(why) => {
+            encode::error_response(&mut farewell, Severity::Fatal, "08P01", &format!("protocol violation: {why}"), None)
+        }
+        SessionEnd::UpstreamLost(why) => encode::error_response(
+            &mut farewell,
+            Severity::Fatal,
+            "08006",
+            &format!("connection to the target was lost: {why}"),
+            None,
+        ),
+        SessionEnd::Shutdown => {
+            encode::error_response(&mut farewell, Severity::Fatal, "57P01", "Sluice is shutting down", None)
+        }
+        SessionEnd::ClientTerminated | SessionEnd::ClientDisconnected => {}
+    }
+    if !farewell.is_empty() {
+        let _ = client_wr.write_all(&farewell).await;
+    }
+    let _ = client_wr.shutdown().await;
+    let mut terminate = BytesMut::new();
+    encode::terminate(&mut terminate);
+    let _ = upstream_wr.write_all(&terminate).await;
+    end
+}
+
+/// The response direction: relays upstream messages to the client, in order,
+/// attributing them to the request at the head of the queue.
+async fn respond<R, W>(
+    inflight: &Inflight,
+    upstream: &mut R,
+    buf: &mut BytesMut,
+    client: &mut W,
+    max_frame: usize,
+    shutdown: &CancellationToken,
+) -> SessionEnd
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut out = BytesMut::with_capacity(16 * 1024);
+    let mut transaction_status = b'I';
+    loop {
+        loop {
+            deliver_refusals(inflight, &mut out, transaction_status);
+            let frame = match codec::split_frame(buf, max_frame) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(e) => return SessionEnd::UpstreamLost(format!("malformed message from the target: {e}")),
+            };
+            match relay_backend(inflight, &frame, &mut out) {
+                Ok(Some(status)) => transaction_status = status,
+                Ok(None) => {}
+                Err(e) => return SessionEnd::UpstreamLost(format!("malformed message from the target: {e}")),
+            }
+            if out.len() >= CLIENT_FLUSH_BYTES {
+                if client.write_all(&out).await.is_err() {
+                    return SessionEnd::ClientDisconnected;
+                }
+                out.clear();
+            }
+        }
+        if !out.is_empty() {
+            if client.write_all(&out).await.is_err() {
+                return SessionEnd::ClientDisconnected;
+            }
+            out.clear();
+        }
+        if shutdown.is_cancelled() && inflight.lock().is_empty() {
+            return SessionEnd::Shutdown;
+        }
+        tokio::select! {
+            read = upstream.read_buf(buf) => match read {
+                Ok(0) => return SessionEnd::UpstreamLost("the target closed the connection".into()),
+                Err(e) => return SessionEnd::UpstreamLost(e.to_string()),
+                Ok(_) => {}
+            },
+            () = inflight.wake.notified() => {}
+        }
+    }
+}
+
+/// Writes refusals that have reached the head of the queue.
+fn deliver_refusals(inflight: &Inflight, out: &mut BytesMut, transaction_status: u8) {
+    let mut queue = inflight.lock();
+    while let Some(Expect::Refused { .. }) = queue.front() {
+        if let Some(Expect::Refused { error, ready_for_query }) = queue.pop_front() {
+            out.extend_from_slice(&error);
+            if ready_for_query {
+                encode::ready_for_query(out, transaction_status);
+            }
+        }
+    }
+}
+
+/// Relays one upstream message and updates the queue. Returns the new
+/// transaction status when the message is ReadyForQuery.
+fn relay_backend(inflight: &Inflight, frame: &Frame, out: &mut BytesMut) -> Result<Option<u8>, codec::CodecError> {
+    let mut queue = inflight.lock();
+    let head = queue.front_mut();
+    if let Some(Expect::Query(tracked) | Expect::Execute(tracked)) = head {
+        tracked.bytes_out += frame.bytes.len() as u64;
+        if frame.tag == b'D' {
+            tracked.rows += 1;
+            match tracked.exchange.mask_plan() {
+                MaskPlan::PassThrough => out.extend_from_slice(&frame.bytes),
+            }
+            return Ok(None);
+        }
+    }
+    out.extend_from_slice(&frame.bytes);
+    let mut status = None;
+    match (frame.tag, queue.front_mut()) {
+        (b'1' | b'2' | b'3', Some(Expect::Complete)) | (b'T' | b'n', Some(Expect::Describe)) => {
+            queue.pop_front();
+        }
+        (b'C', Some(Expect::Query(tracked) | Expect::Execute(tracked))) => {
+            if let BackendMessage::CommandComplete { tag } = BackendMessage::decode(frame)? {
+                tracked.tags.push(tag.to_string());
+                tracked.rows = tracked.rows.max(rows_in_tag(tag));
+            }
+            if matches!(queue.front(), Some(Expect::Execute(_))) {
+                pop_tracked(&mut queue, false);
+            }
+        }
+        (b'I' | b's', Some(Expect::Execute(_))) => pop_tracked(&mut queue, false),
+        (b'E', Some(head)) => {
+            let BackendMessage::Error(fields) = BackendMessage::decode(frame)? else {
+                unreachable!("tag E is an error")
+            };
+            let error = Some((fields.code.to_string(), fields.message.to_string()));
+            match head {
+                Expect::Query(tracked) => tracked.error = error,
+                Expect::Sync => {}
+                _ => {
+                    if let Expect::Execute(tracked) = head {
+                        tracked.error = error;
+                    }
+                    pop_tracked(&mut queue, false);
+                    // The upstream now discards everything up to Sync.
+                    while !matches!(queue.front(), None | Some(Expect::Sync)) {
+                        pop_tracked(&mut queue, true);
+                    }
+                }
+            }
+        }
+        (b'Z', head) => {
+            if let BackendMessage::ReadyForQuery { status: s } = BackendMessage::decode(frame)? {
+                status = Some(s);
+            }
+            if matches!(head, Some(Expect::Sync | Expect::Query(_))) {
+                pop_tracked(&mut queue, false);
+            }
+        }
+        _ => {}
+    }
+    Ok(status)
+}
+
+/// Pops the head; a tracked request is finished (as skipped, when the
+/// upstream discarded it after an earlier error).
+fn pop_tracked(queue: &mut VecDeque<Expect>, skipped: bool) {
+    match queue.pop_front() {
+        Some(Expect::Query(tracked) | Expect::Execute(tracked)) => tracked.finish(skipped),
+        // A refusal queued behind an upstream error is dropped: PostgreSQL
+        // reports only the first error of a batch.
+        _ => {}
+    }
+}
+
+/// The row count in a command tag: `SELECT 3`, `INSERT 0 5`, `COPY 10`.
+fn rows_in_tag(tag: &str) -> u64 {
+    tag.rsplit(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0)
+}

@@ -1,0 +1,27 @@
+//! The one enforcement pipeline every protocol adapter goes through.
+//!
+//! Owns: the phase order (identify → describe → decide → record → forward or
+//! refuse → mask → record outcome → respond), the [`Adapter`] trait each
+//! protocol implements, sessions, metrics counters and graceful shutdown.
+//! Does not: know any one protocol. Adapters never call policy or audit
+//! directly; they hand requests to [`Session::submit`] and finish them through
+//! the [`Exchange`] it gives back.
+//!
+//! # Layout
+//! - [`gateway`]: `Gateway`, the shared state built once from config; `identify`
+//!   and `open_session` live here.
+//! - [`session`]: `Session::submit`, the function that owns the phase order.
+//! - [`exchange`]: `Exchange` (an admitted request on its way) and `Refusal`.
+//! - [`guardrails`]: the built-in `decide` (replaced by Cedar policy later).
+//! - [`metrics`]: Prometheus counters the server exposes.
+
+pub mod exchange;
+pub mod gateway;
+pub mod guardrails;
+pub mod metrics;
+pub mod session;
+
+pub use exchange::{Exchange, Outcome, Refusal, RefusalKind};
+pub use gateway::{Gateway, GatewayError};
+pub use metrics::Metrics;
+pub use session::{Adapter, Session};

@@ -1,0 +1,166 @@
+//! `Session` and the one function that owns the phase order, `submit`.
+//!
+//! Owns: the order describe → decide → record (write-ahead) → forward or
+//! refuse, for every request of every protocol.
+//! Does not: parse protocols (the adapter describes its request) or relay
+//! responses (the adapter does that, through the `Exchange`).
+
+use crate::exchange::{Exchange, Outcome, Refusal, RefusalKind, RequestMeta};
+use crate::gateway::Gateway;
+use sluice_config::Connection;
+use sluice_model::{Action, AuditEvent, Decision, OutcomeStatus, Principal, RequestEvent, SessionClose};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+/// What each protocol implements. The pipeline calls these in its own order;
+/// an adapter never decides, records or masks by itself.
+pub trait Adapter {
+    /// One request in the protocol's own terms (a Query message, an Execute).
+    type Request;
+    type Error;
+
+    /// Describe: the protocol-neutral view of the request that policy and audit see.
+    fn describe(&self, request: &Self::Request) -> Action;
+
+    /// Forward: send the admitted request to the target. The adapter relays the
+    /// response through `exchange` (mask plan, byte counts) and finishes it
+    /// with [`Exchange::complete`]; that may happen later, on another task.
+    fn forward(
+        &mut self,
+        request: Self::Request,
+        exchange: Exchange,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Refuse: answer with the protocol's native error. The refusal is already
+    /// recorded; the session stays open where the protocol allows.
+    fn refuse(
+        &mut self,
+        request: Self::Request,
+        refusal: &Refusal,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+/// One authenticated client session bound to one connection.
+#[derive(Debug)]
+pub struct Session {
+    gateway: Gateway,
+    meta: Arc<SessionMeta>,
+    requests: AtomicU64,
+    opened: Instant,
+}
+
+/// What every request of a session shares, for its audit records.
+#[derive(Debug)]
+pub(crate) struct SessionMeta {
+    pub(crate) id: String,
+    pub(crate) principal: Principal,
+    pub(crate) connection: Arc<Connection>,
+    pub(crate) client_addr: String,
+}
+
+impl Session {
+    pub(crate) fn new(
+        gateway: Gateway,
+        id: String,
+        principal: Principal,
+        connection: Arc<Connection>,
+        client_addr: String,
+    ) -> Session {
+        Session {
+            gateway,
+            meta: Arc::new(SessionMeta { id, principal, connection, client_addr }),
+            requests: AtomicU64::new(0),
+            opened: Instant::now(),
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.meta.id
+    }
+
+    pub fn principal(&self) -> &Principal {
+        &self.meta.principal
+    }
+
+    pub fn connection(&self) -> &Arc<Connection> {
+        &self.meta.connection
+    }
+
+    pub fn gateway(&self) -> &Gateway {
+        &self.gateway
+    }
+
+    /// Runs one request through the pipeline. The order lives here and only here:
+    ///
+    /// 1. describe (adapter) → 2. decide → 3. record the request, durable before
+    ///    anything is forwarded (write-ahead) → 4. forward (adapter), or refuse
+    ///    (adapter) when the decision or the audit store says no.
+    ///
+    /// Mask, the outcome record and the response follow in the `Exchange`.
+    pub async fn submit<A: Adapter>(&self, adapter: &mut A, request: A::Request) -> Result<(), A::Error> {
+        let started = Instant::now();
+        let action = adapter.describe(&request);
+        let decision = self.gateway.inner.guardrails.decide(&self.meta.principal, &action);
+        let metrics = &self.gateway.inner.metrics;
+        metrics.count_decision(decision.verdict());
+
+        let n = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
+        let request_id = format!("{}:{n}", self.meta.id);
+        let (text, param_count, params_sha256) = match &action {
+            Action::Sql(sql) => (sql.text.clone(), sql.param_count, sql.params_sha256.clone()),
+        };
+        let record = AuditEvent::Request(RequestEvent {
+            request_id: request_id.clone(),
+            session_id: self.meta.id.clone(),
+            principal: self.meta.principal.subject.clone(),
+            connection: self.meta.connection.name.clone(),
+            client_addr: self.meta.client_addr.clone(),
+            statement: text,
+            param_count,
+            params_sha256,
+            decision: decision.summary(),
+        });
+        // Write-ahead: until classification can prove a statement is a pure
+        // read, every statement is durable in the log before it is forwarded.
+        let durable = self.gateway.inner.audit.append(record).await;
+        let meta =
+            RequestMeta { session: self.meta.clone(), audit: self.gateway.inner.audit.clone(), request_id, started };
+
+        let refusal_kind = match (decision, durable) {
+            (_, Err(store_error)) => {
+                metrics.audit_refusals.inc();
+                RefusalKind::AuditUnavailable(store_error.to_string())
+            }
+            (Decision::Allow(plan), Ok(_)) => {
+                return adapter.forward(request, Exchange::new(meta, plan)).await;
+            }
+            (Decision::Deny(denial), Ok(_)) => RefusalKind::Policy(denial),
+            (Decision::Hold(rule), Ok(_)) => RefusalKind::Hold(rule),
+        };
+        let refusal = Refusal { request_id: meta.request_id.clone(), kind: refusal_kind };
+        let result = adapter.refuse(request, &refusal).await;
+        meta.record_outcome(Outcome {
+            status: OutcomeStatus::Refused,
+            error: Some(refusal.message()),
+            sqlstate: None,
+            ..Outcome::default()
+        });
+        result
+    }
+
+    /// Records the end of the session. Called once, by the adapter.
+    pub fn close(self, reason: &str) {
+        let metrics = &self.gateway.inner.metrics;
+        metrics.sessions_active.dec();
+        drop(self.gateway.inner.audit.append(AuditEvent::SessionClose(SessionClose {
+            session_id: self.meta.id.clone(),
+            principal: self.meta.principal.subject.clone(),
+            connection: self.meta.connection.name.clone(),
+            reason: reason.to_string(),
+            requests: self.requests.load(Ordering::Relaxed),
+            duration_us: self.opened.elapsed().as_micros() as u64,
+        })));
+    }
+}

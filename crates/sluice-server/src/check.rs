@@ -1,0 +1,74 @@
+//! `sluice check`: is this config usable here, now?
+//!
+//! Owns: logging in to every upstream, running discovery against every
+//! identity provider, and opening the audit store, each reported on a line.
+//! Does not: serve anything, or change the store beyond creating its schema.
+
+use sluice_audit::AuditReader;
+use sluice_config::{Config, ConnectionKind};
+use sluice_identity::Authenticator;
+use sluice_pg::upstream::UpstreamTarget;
+use std::sync::Arc;
+
+/// One line of the check report.
+#[derive(Debug, Clone)]
+pub struct CheckLine {
+    pub what: String,
+    pub result: Result<String, String>,
+}
+
+pub async fn check(config: &Config) -> Vec<CheckLine> {
+    let mut lines = Vec::new();
+    lines.push(CheckLine {
+        what: "config".into(),
+        result: Ok(format!(
+            "{} connection(s), {} API key(s), {} OIDC provider(s)",
+            config.connections.len(),
+            config.identity.api_keys.len(),
+            config.identity.oidc.len()
+        )),
+    });
+    lines.push(CheckLine {
+        what: format!("audit store {}", redact_url(&config.storage.url)),
+        result: match AuditReader::open(&config.storage.url).await {
+            Ok(_) => Ok("opened".into()),
+            Err(e) => Err(e.to_string()),
+        },
+    });
+    match Authenticator::new(&config.identity) {
+        Ok(authenticator) => {
+            for (issuer, result) in authenticator.check_providers().await {
+                lines.push(CheckLine {
+                    what: format!("identity provider {issuer}"),
+                    result: result.map(|()| "discovery and JWKS fetched".into()).map_err(|e| e.to_string()),
+                });
+            }
+        }
+        Err(e) => lines.push(CheckLine { what: "identity".into(), result: Err(e.to_string()) }),
+    }
+    for connection in &config.connections {
+        let what = format!("connection {} ({:?} at {})", connection.name, connection.kind, connection.upstream);
+        let ConnectionKind::Postgres = connection.kind;
+        let result = match UpstreamTarget::new(Arc::new(connection.clone())) {
+            Ok(target) => match target.connect(&[]).await {
+                Ok(upstream) => Ok(format!("logged in{}", if upstream.stream.is_tls() { " over TLS" } else { "" })),
+                Err(e) => Err(e.to_string()),
+            },
+            Err(e) => Err(e.to_string()),
+        };
+        lines.push(CheckLine { what, result });
+    }
+    lines
+}
+
+/// A storage URL without its password, for printing.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}

@@ -1,0 +1,122 @@
+//! Wiring from config: builds the gateway, binds the listeners, serves the
+//! REST API (`/healthz`, `/metrics`), and shuts everything down in order.
+//!
+//! Owns: the order of startup (audit store, identity, gateway, adapters,
+//! listeners) and of shutdown (stop accepting, drain sessions, flush audit).
+//! Does not: carry protocol logic (adapters do) or decide anything.
+//!
+//! # Layout
+//! - [`api`]: the HTTP routes.
+//! - [`check`]: `sluice check`, config plus live upstream and IdP checks.
+
+pub mod api;
+pub mod check;
+
+use sluice_audit::{AuditLog, AuditOptions};
+use sluice_config::Config;
+use sluice_identity::Authenticator;
+use sluice_pg::PgContext;
+use sluice_pipeline::{Gateway, Metrics};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("audit store: {0}")]
+    Audit(#[from] sluice_audit::AuditError),
+    #[error("identity: {0}")]
+    Identity(#[from] sluice_identity::IdentityError),
+    #[error("{0}")]
+    Postgres(#[from] sluice_pg::PgError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+}
+
+/// Where the server actually listens (ports may have been 0 in config).
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct BoundAddrs {
+    pub postgres: Option<SocketAddr>,
+    pub api: Option<SocketAddr>,
+}
+
+/// A started, listening server.
+#[derive(Debug)]
+pub struct Server {
+    gateway: Gateway,
+    config: Arc<Config>,
+    pg: Option<(Arc<PgContext>, TcpListener)>,
+    api: Option<TcpListener>,
+    registry: Arc<prometheus_client::registry::Registry>,
+}
+
+impl Server {
+    /// Opens the audit store and binds every listener; nothing is served yet.
+    pub async fn start(config: Arc<Config>) -> Result<Server, ServerError> {
+        let metrics = Metrics::default();
+        let commit_metrics = metrics.clone();
+        let options = AuditOptions {
+            max_batch: config.audit.max_batch,
+            on_commit: Some(Arc::new(move |stats: sluice_audit::CommitStats| {
+                commit_metrics.audit_commit_seconds.observe(stats.latency.as_secs_f64());
+                commit_metrics.audit_records_committed.inc_by(stats.records as u64);
+            })),
+        };
+        let audit = AuditLog::open(&config.storage.url, options).await?;
+        let authenticator = Authenticator::new(&config.identity)?;
+        let gateway = Gateway::new(config.clone(), authenticator, audit, metrics.clone());
+
+        let pg = match config.listeners.postgres {
+            Some(addr) => {
+                let ctx = PgContext::new(gateway.clone())?;
+                let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Listen { addr, source })?;
+                Some((ctx, listener))
+            }
+            None => None,
+        };
+        let api = match config.server.api_listen {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|source| ServerError::Listen { addr, source })?),
+            None => None,
+        };
+        let mut registry = prometheus_client::registry::Registry::default();
+        metrics.register(&mut registry);
+        Ok(Server { gateway, config, pg, api, registry: Arc::new(registry) })
+    }
+
+    pub fn addrs(&self) -> BoundAddrs {
+        BoundAddrs {
+            postgres: self.pg.as_ref().and_then(|(_, l)| l.local_addr().ok()),
+            api: self.api.as_ref().and_then(|l| l.local_addr().ok()),
+        }
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, lets sessions
+    /// finish their in-flight statements for up to `shutdown_grace`, and
+    /// flushes the audit store.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let Server { gateway, config, pg, api, registry } = self;
+        if let Some((ctx, listener)) = pg {
+            tokio::spawn(sluice_pg::serve(ctx, listener));
+        }
+        if let Some(listener) = api {
+            let router = api::router(gateway.clone(), registry);
+            let token = gateway.shutdown_token().clone();
+            tokio::spawn(async move {
+                let served =
+                    axum::serve(listener, router).with_graceful_shutdown(async move { token.cancelled().await }).await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "API server failed");
+                }
+            });
+        }
+        shutdown.await;
+        tracing::info!(grace = ?config.server.shutdown_grace, "shutting down: no new sessions; draining");
+        let cut = gateway.drain(config.server.shutdown_grace).await;
+        if cut > 0 {
+            tracing::warn!(sessions = cut, "grace period over; cutting remaining sessions");
+        }
+        gateway.audit().shutdown().await;
+        tracing::info!("audit log flushed; stopped");
+    }
+}
