@@ -203,7 +203,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sluice_model::{AuthFailure, AuditEvent};
+    use sluice_model::{AuditEvent, AuthFailure};
 
     #[test]
     fn splice_matches_struct_serialisation() {

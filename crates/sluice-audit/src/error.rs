@@ -33,9 +33,7 @@ pub(crate) fn store_unavailable(err: &sqlx::Error) -> String {
     match err {
         sqlx::Error::Database(db) => format!("the store refused the write: {}", db.message()),
         sqlx::Error::Io(io) => format!("cannot reach the store: {io}"),
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
-            "no connection to the store is available".to_owned()
-        }
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => "no connection to the store is available".to_owned(),
         sqlx::Error::WorkerCrashed => "the store's worker thread stopped".to_owned(),
         other => format!("the write failed: {other}"),
     }

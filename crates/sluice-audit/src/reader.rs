@@ -7,9 +7,9 @@
 use chrono::{DateTime, Utc};
 use tokio::sync::Mutex;
 
+use crate::AuditError;
 use crate::encoding::{self, AuditRecord};
 use crate::store::{Store, StoreUrl, StoredRow};
-use crate::AuditError;
 
 /// What to look for. Every field that is set must match (AND). String
 /// fields match the index columns exactly.
@@ -62,7 +62,7 @@ impl AuditReader {
 
 /// A stored row as an `AuditRecord`, taking seq, time and event from the body.
 fn decode_row(row: StoredRow) -> Result<AuditRecord, AuditError> {
-    let (seq, time, event) = encoding::decode_body(&row.body)
-        .map_err(|e| AuditError::Corrupt(format!("record {}: {e}", row.seq)))?;
+    let (seq, time, event) =
+        encoding::decode_body(&row.body).map_err(|e| AuditError::Corrupt(format!("record {}: {e}", row.seq)))?;
     Ok(AuditRecord { seq, time, event, prev_hash: row.prev_hash, hash: row.hash })
 }

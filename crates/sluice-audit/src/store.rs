@@ -2,8 +2,9 @@
 //!
 //! Owns: parsing a store URL, connecting (with SQLite's durability settings),
 //! the schema, and every SQL statement the crate runs. The SQL is the same on
-//! both backends except the DDL (`BIGINT` seq on PostgreSQL) and the
-//! "does the table exist" probe; placeholders are `$N`, which SQLite accepts.
+//! both backends except the DDL (`BIGINT` seq on PostgreSQL), the "does the
+//! table exist" probe, and the big INSERT's placeholders (see
+//! `insert_statements`); elsewhere placeholders are `$N`, which SQLite accepts.
 //! Does not: hash, sequence or decide anything; it moves rows.
 
 use std::str::FromStr;
@@ -91,9 +92,7 @@ impl StoreUrl {
                 .map(|o| StoreUrl::Postgres(o.application_name("sluice-audit")))
                 .map_err(|e| AuditError::Open(format!("bad PostgreSQL URL: {e}")))
         } else {
-            Err(AuditError::Open(
-                "unsupported audit store URL; use sqlite://<path> or postgres://<host>/<db>".into(),
-            ))
+            Err(AuditError::Open("unsupported audit store URL; use sqlite://<path> or postgres://<host>/<db>".into()))
         }
     }
 
@@ -101,12 +100,9 @@ impl StoreUrl {
     pub(crate) fn describe(&self) -> String {
         match self {
             StoreUrl::Sqlite(o) => format!("sqlite://{}", o.get_filename().display()),
-            StoreUrl::Postgres(o) => format!(
-                "postgres://{}:{}/{}",
-                o.get_host(),
-                o.get_port(),
-                o.get_database().unwrap_or_default()
-            ),
+            StoreUrl::Postgres(o) => {
+                format!("postgres://{}:{}/{}", o.get_host(), o.get_port(), o.get_database().unwrap_or_default())
+            }
         }
     }
 
@@ -126,7 +122,13 @@ impl StoreUrl {
                     .create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Full)
-                    .busy_timeout(SQLITE_BUSY_TIMEOUT);
+                    .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                    // A batch is several INSERTs in one transaction, so SQLite
+                    // keeps a statement journal; in memory, not a temp file.
+                    .pragma("temp_store", "memory")
+                    // 64 MiB of page cache keeps the index b-trees' hot pages
+                    // out of pread.
+                    .pragma("cache_size", "-65536");
                 let conn = SqliteConnection::connect_with(&options).await.map_err(|e| fail(e.to_string()))?;
                 Ok(Store::Sqlite(conn))
             }
@@ -146,11 +148,8 @@ impl StoreUrl {
                 if !path.exists() {
                     return Err(fail("no such file".into()));
                 }
-                let options = options
-                    .clone()
-                    .create_if_missing(false)
-                    .busy_timeout(SQLITE_BUSY_TIMEOUT)
-                    .row_buffer_size(4096);
+                let options =
+                    options.clone().create_if_missing(false).busy_timeout(SQLITE_BUSY_TIMEOUT).row_buffer_size(4096);
                 Store::Sqlite(SqliteConnection::connect_with(&options).await.map_err(|e| fail(e.to_string()))?)
             }
             StoreUrl::Postgres(options) => {
@@ -164,16 +163,14 @@ impl StoreUrl {
     }
 }
 
-const SQLITE_SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS audit_records (seq INTEGER PRIMARY KEY, time TEXT, kind TEXT, \
+const SQLITE_SCHEMA: &[&str] =
+    &["CREATE TABLE IF NOT EXISTS audit_records (seq INTEGER PRIMARY KEY, time TEXT, kind TEXT, \
      session_id TEXT, principal TEXT, connection TEXT, body TEXT NOT NULL, prev_hash TEXT NOT NULL, \
-     hash TEXT NOT NULL)",
-];
-const POSTGRES_SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS audit_records (seq BIGINT PRIMARY KEY, time TEXT, kind TEXT, \
+     hash TEXT NOT NULL)"];
+const POSTGRES_SCHEMA: &[&str] =
+    &["CREATE TABLE IF NOT EXISTS audit_records (seq BIGINT PRIMARY KEY, time TEXT, kind TEXT, \
      session_id TEXT, principal TEXT, connection TEXT, body TEXT NOT NULL, prev_hash TEXT NOT NULL, \
-     hash TEXT NOT NULL)",
-];
+     hash TEXT NOT NULL)"];
 /// Search indexes; `seq` last so "newest N for this principal" is an index walk.
 const INDEXES: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS audit_records_principal ON audit_records (principal, seq)",
@@ -182,41 +179,43 @@ const INDEXES: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS audit_records_time ON audit_records (time)",
 ];
 
-/// `INSERT ... VALUES ($1..$9), ...` for 1, 2, 4, ... `INSERT_CHUNK` rows.
-static INSERT_SQL: LazyLock<Vec<(usize, Arc<str>)>> = LazyLock::new(|| {
+/// `INSERT ... VALUES (...), ...` for `INSERT_CHUNK`, half of it, ..., 1 rows.
+/// SQLite gets anonymous `?` placeholders: with numbered ones, binding costs
+/// O(parameters) each (`sqlite3_bind_parameter_name` scans a list), which is
+/// quadratic for a 4,608-parameter statement. PostgreSQL needs `$N`.
+fn insert_statements(numbered: bool) -> Vec<(usize, Arc<str>)> {
     let mut statements = Vec::new();
     let mut rows = INSERT_CHUNK;
     while rows > 0 {
         let mut sql = format!("INSERT INTO audit_records ({COLUMNS}) VALUES ");
         for row in 0..rows {
-            let b = row * 9;
-            if row > 0 {
-                sql.push(',');
+            sql.push_str(if row > 0 { ",(" } else { "(" });
+            for column in 0..9 {
+                if column > 0 {
+                    sql.push(',');
+                }
+                if numbered {
+                    sql.push_str(&format!("${}", row * 9 + column + 1));
+                } else {
+                    sql.push('?');
+                }
             }
-            sql.push_str(&format!(
-                "(${},${},${},${},${},${},${},${},${})",
-                b + 1,
-                b + 2,
-                b + 3,
-                b + 4,
-                b + 5,
-                b + 6,
-                b + 7,
-                b + 8,
-                b + 9
-            ));
+            sql.push(')');
         }
         statements.push((rows, Arc::from(sql)));
         rows /= 2;
     }
     statements
-});
+}
 
-/// Splits `rows` into runs that each match one statement of `INSERT_SQL`.
-fn insert_plan(rows: &[NewRow]) -> Vec<(Arc<str>, &[NewRow])> {
+static SQLITE_INSERTS: LazyLock<Vec<(usize, Arc<str>)>> = LazyLock::new(|| insert_statements(false));
+static POSTGRES_INSERTS: LazyLock<Vec<(usize, Arc<str>)>> = LazyLock::new(|| insert_statements(true));
+
+/// Splits `rows` into runs that each match one of `statements`.
+fn insert_plan<'r>(statements: &[(usize, Arc<str>)], rows: &'r [NewRow]) -> Vec<(Arc<str>, &'r [NewRow])> {
     let mut plan = Vec::new();
     let mut rest = rows;
-    for (size, sql) in INSERT_SQL.iter() {
+    for (size, sql) in statements {
         while rest.len() >= *size {
             let (run, tail) = rest.split_at(*size);
             plan.push((sql.clone(), run));
@@ -317,7 +316,11 @@ impl Store {
 
     /// Writes `rows` in one transaction: all of them or, on error, none.
     pub(crate) async fn insert(&mut self, rows: &[NewRow]) -> Result<(), sqlx::Error> {
-        let plan = insert_plan(rows);
+        let statements = match self {
+            Store::Sqlite(_) => &*SQLITE_INSERTS,
+            Store::Postgres(_) => &*POSTGRES_INSERTS,
+        };
+        let plan = insert_plan(statements, rows);
         on_conn!(self, c => {
             let mut tx = c.begin().await?;
             let mut failure = None;

@@ -12,10 +12,10 @@ use std::fmt;
 
 use serde::Serialize;
 
+use crate::AuditError;
 use crate::encoding::{self, BodyIndex, GENESIS_HASH, Text};
 use crate::reader::AuditReader;
 use crate::store::StoredRow;
-use crate::AuditError;
 
 /// Rows fetched per page: bounded memory whatever the log's size.
 const PAGE_ROWS: u32 = 16_384;
@@ -163,8 +163,8 @@ impl ChainCheck {
                 computed: hex::encode(computed),
             }));
         }
-        let index = BodyIndex::parse(&row.body)
-            .map_err(|e| broken(BreakReason::Unreadable { error: e.to_string() }))?;
+        let index =
+            BodyIndex::parse(&row.body).map_err(|e| broken(BreakReason::Unreadable { error: e.to_string() }))?;
         if let Some(reason) = index_mismatch(row, &index) {
             return Err(broken(reason));
         }

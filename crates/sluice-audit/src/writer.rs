@@ -33,10 +33,10 @@ use serde::Serialize;
 use sluice_model::AuditEvent;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::AuditError;
 use crate::encoding::{self, GENESIS_HASH};
 use crate::error::store_unavailable;
 use crate::store::{NewRow, Store, StoreUrl};
-use crate::AuditError;
 
 /// How the writer batches, and who hears about commits.
 #[derive(Clone)]
@@ -77,7 +77,10 @@ pub struct CommitStats {
 pub enum StoreHealth {
     Healthy,
     /// Writes fail since `since`; `error` is the latest reason.
-    Unavailable { since: DateTime<Utc>, error: String },
+    Unavailable {
+        since: DateTime<Utc>,
+        error: String,
+    },
 }
 
 /// What the writer receives.

@@ -359,7 +359,10 @@ async fn search_filters_and_keeps_seq_order() {
     let seqs = |records: Vec<sluice_audit::AuditRecord>| records.iter().map(|r| r.seq).collect::<Vec<_>>();
     let cases: Vec<(SearchFilter, Vec<u64>)> = vec![
         (SearchFilter::default(), (1..=14).collect()),
-        (SearchFilter { principal: Some("alice".into()), ..Default::default() }, vec![1, 2, 3, 4, 5, 6, 11, 12, 13, 14]),
+        (
+            SearchFilter { principal: Some("alice".into()), ..Default::default() },
+            vec![1, 2, 3, 4, 5, 6, 11, 12, 13, 14],
+        ),
         (SearchFilter { connection: Some("billing".into()), ..Default::default() }, (7..=14).collect()),
         (SearchFilter { session: Some("s2".into()), ..Default::default() }, vec![7, 8, 9, 10]),
         (SearchFilter { kind: Some("request".into()), ..Default::default() }, vec![2, 4, 8, 12]),

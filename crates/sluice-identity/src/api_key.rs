@@ -44,9 +44,7 @@ impl ApiKeys {
                 return Err(at("duplicate API key name"));
             }
             let digest: [u8; 32] = match hex::decode(&key.key_sha256) {
-                Ok(bytes) => bytes
-                    .try_into()
-                    .map_err(|_| at("key_sha256 must be 64 hex digits"))?,
+                Ok(bytes) => bytes.try_into().map_err(|_| at("key_sha256 must be 64 hex digits"))?,
                 Err(_) => return Err(at("key_sha256 must be 64 hex digits")),
             };
             if !digests.insert(digest) {

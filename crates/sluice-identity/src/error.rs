@@ -82,8 +82,7 @@ pub enum IdentityError {
 /// Text from an untrusted token, made fit for an error message: control
 /// characters become `?` and anything past `max` characters is cut.
 pub(crate) fn printable(text: &str, max: usize) -> String {
-    let mut out: String =
-        text.chars().take(max).map(|c| if c.is_control() { '?' } else { c }).collect();
+    let mut out: String = text.chars().take(max).map(|c| if c.is_control() { '?' } else { c }).collect();
     if text.chars().nth(max).is_some() {
         out.push('…');
     }

@@ -53,8 +53,7 @@ impl KeySet {
     /// with no usable key at all is an error, so a broken JWKS never replaces a
     /// working cache.
     pub(crate) fn parse(body: &[u8]) -> Result<KeySet, String> {
-        let document: Value =
-            serde_json::from_slice(body).map_err(|e| format!("JWKS is not JSON: {e}"))?;
+        let document: Value = serde_json::from_slice(body).map_err(|e| format!("JWKS is not JSON: {e}"))?;
         let Some(entries) = document.get("keys").and_then(Value::as_array) else {
             return Err("JWKS has no `keys` array".into());
         };

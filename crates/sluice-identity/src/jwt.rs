@@ -204,7 +204,7 @@ pub(crate) fn check_claims(
     }
 
     let exp = numeric_date(claims, "exp")?.ok_or_else(|| IdentityError::MissingClaim("exp".into()))?;
-    if now >= exp {
+    if now >= exp + rules.leeway_secs {
         return Err(IdentityError::Expired);
     }
     if let Some(nbf) = numeric_date(claims, "nbf")?

@@ -69,7 +69,8 @@ fn shape_table() {
 fn header_table() {
     let claims = json!({"iss": "https://idp"});
     let not_allowed = |alg: &str| Err(IdentityError::AlgorithmNotAllowed(format!("`{alg}`")));
-    let cases: Vec<(String, Result<(TokenAlgorithm, Option<&str>), IdentityError>)> = vec![
+    type Expected<'a> = Result<(TokenAlgorithm, Option<&'a str>), IdentityError>;
+    let cases: Vec<(String, Expected)> = vec![
         (raw_token(json!({"alg": "RS256", "kid": "k1"}), claims.clone(), "s"), Ok((TokenAlgorithm::RS256, Some("k1")))),
         (raw_token(json!({"alg": "EdDSA"}), claims.clone(), "s"), Ok((TokenAlgorithm::EdDSA, None))),
         (raw_token(json!({"alg": "none"}), claims.clone(), ""), not_allowed("none")),
@@ -82,14 +83,35 @@ fn header_table() {
         (raw_token(json!({"alg": ""}), claims.clone(), "s"), not_allowed("")),
         // The algorithm is judged before the payload is even decoded.
         (format!("{}.!!!.s", b64(&json!({"alg": "none"}))), not_allowed("none")),
-        (raw_token(json!({"alg": 256}), claims.clone(), "s"), Err(IdentityError::Malformed("token header `alg` is not a string"))),
-        (raw_token(json!({"typ": "JWT"}), claims.clone(), "s"), Err(IdentityError::Malformed("token header has no `alg`"))),
-        (raw_token(json!({"alg": "RS256", "crit": ["exp"]}), claims.clone(), "s"), Err(IdentityError::Malformed("token header has unsupported `crit` extensions"))),
-        (raw_token(json!({"alg": "RS256", "kid": 1}), claims.clone(), "s"), Err(IdentityError::Malformed("token header `kid` is not a string"))),
-        (raw_token(json!(["alg", "RS256"]), claims.clone(), "s"), Err(IdentityError::Malformed("token header is not base64url JSON"))),
+        (
+            raw_token(json!({"alg": 256}), claims.clone(), "s"),
+            Err(IdentityError::Malformed("token header `alg` is not a string")),
+        ),
+        (
+            raw_token(json!({"typ": "JWT"}), claims.clone(), "s"),
+            Err(IdentityError::Malformed("token header has no `alg`")),
+        ),
+        (
+            raw_token(json!({"alg": "RS256", "crit": ["exp"]}), claims.clone(), "s"),
+            Err(IdentityError::Malformed("token header has unsupported `crit` extensions")),
+        ),
+        (
+            raw_token(json!({"alg": "RS256", "kid": 1}), claims.clone(), "s"),
+            Err(IdentityError::Malformed("token header `kid` is not a string")),
+        ),
+        (
+            raw_token(json!(["alg", "RS256"]), claims.clone(), "s"),
+            Err(IdentityError::Malformed("token header is not base64url JSON")),
+        ),
         (raw_token(json!({"alg": "RS256"}), json!({}), "s"), Err(IdentityError::MissingClaim("iss".into()))),
-        (raw_token(json!({"alg": "RS256"}), json!({"iss": ["a"]}), "s"), Err(IdentityError::InvalidClaim("iss".into()))),
-        (raw_token(json!({"alg": "RS256"}), json!("x"), "s"), Err(IdentityError::Malformed("token payload is not base64url JSON"))),
+        (
+            raw_token(json!({"alg": "RS256"}), json!({"iss": ["a"]}), "s"),
+            Err(IdentityError::InvalidClaim("iss".into())),
+        ),
+        (
+            raw_token(json!({"alg": "RS256"}), json!("x"), "s"),
+            Err(IdentityError::Malformed("token payload is not base64url JSON")),
+        ),
         ("a.b.c".into(), Err(IdentityError::Malformed("token header is not base64url JSON"))),
         ("e30.e30.e30".into(), Err(IdentityError::Malformed("token header has no `alg`"))),
         ("_-_-.-_-_.".into(), Err(IdentityError::Malformed("token header is not base64url JSON"))),
@@ -126,10 +148,7 @@ fn signature_table() {
         assert_eq!(verify_signature(&token, TokenAlgorithm::EdDSA, &key), Err(want), "{token}");
     }
     // The right key for a different algorithm than the header's.
-    assert_eq!(
-        verify_signature(&good, TokenAlgorithm::ES256, &key),
-        Err(IdentityError::AlgorithmMismatch("ES256"))
-    );
+    assert_eq!(verify_signature(&good, TokenAlgorithm::ES256, &key), Err(IdentityError::AlgorithmMismatch("ES256")));
 }
 
 fn rules() -> ClaimRules {
@@ -239,8 +258,7 @@ fn principal_from_claims() {
         ..rules()
     };
     let changes = json!({"email": "a@example.org", "roles": "admin", "jti": null});
-    let got = check_claims(&claims(changes), &custom, NOW)
-        .map(|p| (p.subject, p.kind, p.groups, p.token_id));
+    let got = check_claims(&claims(changes), &custom, NOW).map(|p| (p.subject, p.kind, p.groups, p.token_id));
     assert_eq!(got, Ok(("a@example.org".into(), PrincipalKind::Human, vec!["admin".into()], None)));
 
     // A missing groups claim means no groups.

@@ -151,7 +151,8 @@ impl Authenticator {
         };
         let key = provider.key_for(token.kid.as_deref(), token.alg, self.jwks_refetch_interval).await?;
         let claims = jwt::verify_signature(credential, token.alg, &key)?;
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        // A clock before 1970 is broken: treat every token as expired.
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(f64::INFINITY, |d| d.as_secs_f64());
         jwt::check_claims(&claims, &provider.rules, now)
     }
 
@@ -230,7 +231,10 @@ mod tests {
             (Identity { api_keys: vec![], oidc: vec![provider("ftp://idp")] }, "http(s) URL"),
             (Identity { api_keys: vec![], oidc: vec![provider("https://a"), provider("https://a")] }, "twice"),
             (
-                Identity { api_keys: vec![], oidc: vec![OidcProvider { audience: "".into(), ..provider("https://a") }] },
+                Identity {
+                    api_keys: vec![],
+                    oidc: vec![OidcProvider { audience: "".into(), ..provider("https://a") }],
+                },
                 "audience",
             ),
             (

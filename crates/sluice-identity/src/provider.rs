@@ -141,7 +141,10 @@ impl Provider {
                     // Keep trusting the keys we have; try again a little later.
                     Some(old) => {
                         let keys = old.keys.clone();
-                        self.store(Some(CachedKeys { keys: old.keys, refresh_after: Instant::now() + refetch_interval }));
+                        self.store(Some(CachedKeys {
+                            keys: old.keys,
+                            refresh_after: Instant::now() + refetch_interval,
+                        }));
                         Ok(keys)
                     }
                     None => Err(self.unavailable(&state)),
@@ -213,10 +216,8 @@ impl Provider {
             }
             None => return Err("discovery document has no `issuer`".into()),
         }
-        let jwks_uri = document
-            .get("jwks_uri")
-            .and_then(Value::as_str)
-            .ok_or("discovery document has no `jwks_uri`")?;
+        let jwks_uri =
+            document.get("jwks_uri").and_then(Value::as_str).ok_or("discovery document has no `jwks_uri`")?;
         // Plain http only when the issuer itself is plain http (a loopback
         // provider in tests or development); otherwise TLS.
         let secure = jwks_uri.starts_with("https://");
@@ -236,13 +237,8 @@ impl Provider {
             }
             text
         };
-        let mut response = self
-            .http
-            .get(url)
-            .header(reqwest::header::ACCEPT, "application/json")
-            .send()
-            .await
-            .map_err(describe)?;
+        let mut response =
+            self.http.get(url).header(reqwest::header::ACCEPT, "application/json").send().await.map_err(describe)?;
         if !response.status().is_success() {
             return Err(format!("GET {url}: HTTP {}", response.status()));
         }

@@ -30,10 +30,10 @@ impl CancelRegistry {
 
     pub async fn cancel(&self, key: BackendKey) {
         let found = self.sessions.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
-        if let Some((target, upstream)) = found {
-            if let Err(e) = target.cancel(upstream).await {
-                tracing::warn!(connection = %target.connection.name, error = %e, "cancel request to the target failed");
-            }
+        if let Some((target, upstream)) = found
+            && let Err(e) = target.cancel(upstream).await
+        {
+            tracing::warn!(connection = %target.connection.name, error = %e, "cancel request to the target failed");
         }
     }
 }

@@ -198,7 +198,8 @@ impl RequestSide<'_> {
         let expect = match message {
             FrontendMessage::Query { sql } => {
                 let sql = sql.into_owned();
-                return Ok(session.submit(self, PgRequest::Query { frame, sql }).await.unwrap_or_else(|e| match e {}));
+                let Ok(()) = session.submit(self, PgRequest::Query { frame, sql }).await;
+                return Ok(());
             }
             FrontendMessage::Execute { portal } => {
                 let portal = self.portals.get(portal).cloned().unwrap_or_else(|| Portal {
@@ -206,10 +207,8 @@ impl RequestSide<'_> {
                     param_count: 0,
                     params_sha256: None,
                 });
-                return Ok(session
-                    .submit(self, PgRequest::Execute { frame, portal })
-                    .await
-                    .unwrap_or_else(|e| match e {}));
+                let Ok(()) = session.submit(self, PgRequest::Execute { frame, portal }).await;
+                return Ok(());
             }
             FrontendMessage::Parse { statement, sql } => {
                 self.statements.insert(statement.to_string(), Arc::from(sql.as_ref()));
@@ -495,11 +494,10 @@ fn relay_backend(inflight: &Inflight, frame: &Frame, out: &mut BytesMut) -> Resu
 /// Pops the head; a tracked request is finished (as skipped, when the
 /// upstream discarded it after an earlier error).
 fn pop_tracked(queue: &mut VecDeque<Expect>, skipped: bool) {
-    match queue.pop_front() {
-        Some(Expect::Query(tracked) | Expect::Execute(tracked)) => tracked.finish(skipped),
-        // A refusal queued behind an upstream error is dropped: PostgreSQL
-        // reports only the first error of a batch.
-        _ => {}
+    // Anything else popped is done; a refusal queued behind an upstream
+    // error is dropped, as PostgreSQL reports only the first error of a batch.
+    if let Some(Expect::Query(tracked) | Expect::Execute(tracked)) = queue.pop_front() {
+        tracked.finish(skipped);
     }
 }
 

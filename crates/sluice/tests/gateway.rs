@@ -50,22 +50,8 @@ fn wrong_database_and_wrong_token_get_clear_fatal_errors() {
     assert!(err.contains("password authentication failed"), "{err}");
 
     // The SQLSTATEs themselves, from the raw protocol.
-    for (database, token, code) in [("patients", "not-the-key", "28P01"), ("nope", key.as_str(), "3D000")] {
-        let mut client = RawClient::connect(sluice.port());
-        let mut body = 196_608u32.to_be_bytes().to_vec();
-        for part in ["user", "agent", "database", database, ""] {
-            body.extend(raw::cstr(part));
-        }
-        let mut packet = ((body.len() + 4) as u32).to_be_bytes().to_vec();
-        packet.extend(body);
-        client.send(&packet);
-        client.read_message().unwrap();
-        client.send(&raw::message(b'p', &raw::cstr(token)));
-        let messages = client.read_to_end();
-        let (tag, body) = messages.last().unwrap();
-        assert_eq!(*tag, b'E');
-        assert_eq!(raw::sqlstate(body), code, "{}", raw::error_message(body));
-    }
+    assert_eq!(raw::login_error(sluice.port(), "patients", "not-the-key").0, "28P01");
+    assert_eq!(raw::login_error(sluice.port(), "nope", &key).0, "3D000");
 }
 
 #[test]

@@ -21,8 +21,8 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub type TestResult = Result<(), Box<dyn std::error::Error>>;
 
@@ -71,9 +71,8 @@ pub struct Announce {
 impl Announce {
     fn parse(line: &str) -> Result<Announce, String> {
         let v: Value = serde_json::from_str(line).map_err(|e| format!("bad JSON line {line:?}: {e}"))?;
-        let text = |name: &str| {
-            v.get(name).and_then(Value::as_str).map(str::to_string).ok_or(format!("no {name} in {line}"))
-        };
+        let text =
+            |name: &str| v.get(name).and_then(Value::as_str).map(str::to_string).ok_or(format!("no {name} in {line}"));
         Ok(Announce {
             issuer: text("issuer")?,
             kid: text("kid")?,
@@ -118,19 +117,24 @@ impl OidcServer {
                 }
             }
         });
+        let said = Arc::new(Mutex::new(Vec::new()));
+        let said_by_node = said.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if !line.contains("oidc-provider WARNING") && !line.contains("oidc-provider NOTICE") {
                     eprintln!("[oidc-provider] {line}");
                 }
+                said_by_node.lock().unwrap_or_else(|p| p.into_inner()).push(line);
             }
         });
+        let started = Instant::now();
         let first = match read_announce(&rx) {
             Ok(first) => first,
             Err(e) => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Err(e);
+                let stderr = said.lock().unwrap_or_else(|p| p.into_inner()).join("\n");
+                return Err(format!("{e} (after {:?}); its stderr:\n{stderr}", started.elapsed()));
             }
         };
         let stdin = child.stdin.take();
@@ -166,7 +170,16 @@ fn read_announce(lines: &Receiver<String>) -> Result<Announce, String> {
 
 impl Drop for OidcServer {
     fn drop(&mut self) {
-        drop(self.stdin.take()); // server.mjs exits on EOF
+        // On EOF server.mjs deletes its key files and exits; give it a moment
+        // to do so before falling back to SIGKILL.
+        drop(self.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            match self.child.try_wait() {
+                Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+                Ok(Some(_)) | Err(_) => return,
+            }
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -269,11 +282,16 @@ pub fn raw_token(header: &Value, claims: &Value, signature: &[u8]) -> String {
     )
 }
 
-/// The decoded payload of a token (to reuse a real token's claims).
-pub fn payload(token: &str) -> Result<Value, String> {
-    let segment = token.split('.').nth(1).ok_or("no payload")?;
+/// One decoded JSON segment of a token: 0 is the header, 1 the claims.
+pub fn segment(token: &str, index: usize) -> Result<Value, String> {
+    let segment = token.split('.').nth(index).ok_or("no such segment")?;
     let bytes = URL_SAFE_NO_PAD.decode(segment).map_err(|e| e.to_string())?;
     serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+}
+
+/// The decoded claims of a token (to reuse a real token's claims).
+pub fn claims_of(token: &str) -> Result<Value, String> {
+    segment(token, 1)
 }
 
 /// Free loopback port: bind, read, release.

@@ -143,3 +143,22 @@ pub fn sync() -> Vec<u8> {
 pub fn query(sql: &str) -> Vec<u8> {
     message(b'Q', &cstr(sql))
 }
+
+/// Starts up with `token` and returns the FATAL ErrorResponse's (SQLSTATE,
+/// message); panics if the login succeeds.
+pub fn login_error(port: u16, database: &str, token: &str) -> (String, String) {
+    let mut client = RawClient::connect(port);
+    let mut body = 196_608u32.to_be_bytes().to_vec();
+    for part in ["user", "agent", "database", database, ""] {
+        body.extend(cstr(part));
+    }
+    let mut packet = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+    packet.extend(body);
+    client.send(&packet);
+    client.read_message().expect("an authentication request");
+    client.send(&message(b'p', &cstr(token)));
+    let messages = client.read_to_end();
+    let (tag, body) = messages.last().expect("an answer before the close");
+    assert_eq!(*tag, b'E', "login succeeded: {messages:?}");
+    (sqlstate(body), error_message(body))
+}

@@ -1,0 +1,122 @@
+//! Throughput of the audit log on SQLite: durable appends per second under
+//! concurrency, commits per batch, and verify speed. Run with
+//! `cargo bench -p sluice-audit --bench throughput`; `AUDIT_BENCH_RECORDS`
+//! and `AUDIT_BENCH_TASKS` change the size. With `AUDIT_BENCH_DB=<path>` the
+//! log is kept there, and if it already exists only verify runs.
+//!
+//! Owns: measuring. Does not: assert; numbers are printed for `bench/` notes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use sluice_audit::{AuditLog, AuditOptions, AuditReader};
+use sluice_model::{AuditEvent, DecisionSummary, OutcomeEvent, OutcomeStatus, RequestEvent, Verdict};
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn event(task: u64, n: u64) -> AuditEvent {
+    let session_id = format!("bench-{task}");
+    if n % 2 == 0 {
+        AuditEvent::Request(RequestEvent {
+            request_id: format!("{session_id}:{n}"),
+            session_id,
+            principal: format!("agent-{}", task % 16),
+            connection: "clinic".into(),
+            client_addr: "127.0.0.1:50000".into(),
+            statement: format!("SELECT name, dob, mrn FROM patients WHERE clinic_id = {n} ORDER BY name LIMIT 50"),
+            param_count: 0,
+            params_sha256: None,
+            decision: DecisionSummary { verdict: Verdict::Allow, policies: vec!["allow-read".into()], reason: None },
+        })
+    } else {
+        AuditEvent::Outcome(OutcomeEvent {
+            request_id: format!("{session_id}:{}", n - 1),
+            session_id,
+            principal: format!("agent-{}", task % 16),
+            connection: "clinic".into(),
+            status: OutcomeStatus::Ok,
+            command_tag: Some("SELECT 50".into()),
+            rows: 50,
+            sqlstate: None,
+            error: None,
+            bytes_out: 4096,
+            duration_us: 800,
+        })
+    }
+}
+
+fn main() {
+    let records = env_or("AUDIT_BENCH_RECORDS", 1_000_000);
+    let tasks = env_or("AUDIT_BENCH_TASKS", 512).max(1);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    runtime.block_on(async move {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = std::env::var("AUDIT_BENCH_DB").map(std::path::PathBuf::from);
+        let path = path.unwrap_or_else(|_| dir.path().join("bench.db"));
+        let url = format!("sqlite://{}", path.display());
+        if !path.exists() {
+            append(&url, records, tasks).await;
+        }
+        verify(&url).await;
+    });
+}
+
+async fn append(url: &str, records: u64, tasks: u64) {
+    let commits = Arc::new(AtomicU64::new(0));
+    let commit_nanos = Arc::new(AtomicU64::new(0));
+    let options = AuditOptions {
+        max_batch: 1024,
+        on_commit: Some({
+            let (commits, commit_nanos) = (commits.clone(), commit_nanos.clone());
+            Arc::new(move |stats| {
+                commits.fetch_add(1, Ordering::Relaxed);
+                commit_nanos.fetch_add(stats.latency.as_nanos() as u64, Ordering::Relaxed);
+            })
+        }),
+    };
+    let log = AuditLog::open(url, options).await.expect("open");
+
+    // Each task is a session awaiting each record, as the pipeline does.
+    let per_task = records / tasks;
+    let started = Instant::now();
+    let handles: Vec<_> = (0..tasks)
+        .map(|t| {
+            let log = log.clone();
+            tokio::spawn(async move {
+                for n in 0..per_task {
+                    log.append(event(t, n)).await.expect("append");
+                }
+            })
+        })
+        .collect();
+    for handle in handles {
+        handle.await.expect("task");
+    }
+    let elapsed = started.elapsed();
+    log.shutdown().await;
+    let written = per_task * tasks;
+    let commits = commits.load(Ordering::Relaxed);
+    println!(
+        "append: {written} durable records from {tasks} tasks in {elapsed:.2?} = {:.0} records/s; \
+             {commits} commits ({:.0} records/commit, mean commit {:.0} µs)",
+        written as f64 / elapsed.as_secs_f64(),
+        written as f64 / commits.max(1) as f64,
+        commit_nanos.load(Ordering::Relaxed) as f64 / commits.max(1) as f64 / 1000.0,
+    );
+}
+
+async fn verify(url: &str) {
+    let reader = AuditReader::open(url).await.expect("reader");
+    let started = Instant::now();
+    let report = reader.verify(|_, _| {}).await.expect("verify");
+    let elapsed = started.elapsed();
+    assert!(report.broken.is_none(), "{:?}", report.broken);
+    println!(
+        "verify: {} records in {elapsed:.2?} = {:.0} records/s",
+        report.records,
+        report.records as f64 / elapsed.as_secs_f64()
+    );
+}
