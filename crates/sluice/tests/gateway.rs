@@ -151,3 +151,44 @@ fn sigterm_lets_the_running_statement_finish_then_closes() {
         String::from_utf8_lossy(&sluice.cli(&["audit", "search", "--kind", "outcome", "--json"]).stdout).to_string();
     assert!(search.contains("\"status\":\"ok\""), "{search}");
 }
+
+#[test]
+fn notifications_notices_and_parameter_status_are_relayed() {
+    let db = ScratchDb::create("sluice_gw");
+    let (sluice, key) = start(&db);
+    let mut client = RawClient::login(sluice.port(), "patients", &key);
+    client.send(&raw::query("LISTEN sluice_events"));
+    client.read_until_ready();
+    db.sql("NOTIFY sluice_events, 'hello'");
+    client.send(&raw::query(
+        "SET application_name = 'relay-test'; DO $$ BEGIN RAISE NOTICE 'notice-from-upstream'; END $$",
+    ));
+    let messages = client.read_until_ready();
+    let has = |tag: u8, needle: &[u8]| {
+        messages.iter().any(|(t, b)| *t == tag && b.windows(needle.len()).any(|w| w == needle))
+    };
+    assert!(has(b'A', b"hello"), "no NotificationResponse: {messages:?}");
+    assert!(has(b'N', b"notice-from-upstream"), "no NoticeResponse: {messages:?}");
+    assert!(has(b'S', b"relay-test"), "no ParameterStatus: {messages:?}");
+}
+
+#[test]
+fn metrics_count_sessions_and_decisions() {
+    let db = ScratchDb::create("sluice_gw");
+    let (sluice, key) = start(&db);
+    let mut client = RawClient::login(sluice.port(), "patients", &key);
+    client.send(&raw::query("select 1"));
+    client.read_until_ready();
+    client.send(&raw::query("alter system reset all"));
+    client.read_until_ready();
+    let out = Command::new("curl").args(["-sf", &format!("http://{}/metrics", sluice.api)]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "sluice_sessions_active 1",
+        "sluice_requests_total{decision=\"allow\"} 1",
+        "sluice_requests_total{decision=\"deny\"} 1",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
+    }
+    assert!(text.contains("sluice_audit_commit_seconds_count"), "{text}");
+}
