@@ -4,7 +4,7 @@
 //! identity provider, and opening the audit store, each reported on a line.
 //! Does not: serve anything, or change the store beyond creating its schema.
 
-use sluice_audit::AuditReader;
+use sluice_audit::{AuditLog, AuditOptions, StoreHealth};
 use sluice_config::{Config, ConnectionKind};
 use sluice_identity::Authenticator;
 use sluice_pg::upstream::UpstreamTarget;
@@ -30,8 +30,17 @@ pub async fn check(config: &Config) -> Vec<CheckLine> {
     });
     lines.push(CheckLine {
         what: format!("audit store {}", redact_url(&config.storage.url)),
-        result: match AuditReader::open(&config.storage.url).await {
-            Ok(_) => Ok("opened".into()),
+        // Opening for writing creates the store and its schema if this is a
+        // fresh install, exactly as `serve` would.
+        result: match AuditLog::open(&config.storage.url, AuditOptions::default()).await {
+            Ok(log) => {
+                let health = log.health();
+                log.shutdown().await;
+                match health {
+                    StoreHealth::Healthy => Ok("opened for writing".into()),
+                    StoreHealth::Unavailable { error, .. } => Err(error),
+                }
+            }
             Err(e) => Err(e.to_string()),
         },
     });

@@ -6,6 +6,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod cluster;
 pub mod raw;
 
 use sha2::{Digest, Sha256};
@@ -252,4 +253,90 @@ tls = "disable"
 /// The workspace root, where scripts and test clients live.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+}
+
+impl Sluice {
+    /// Like [`Sluice::start`], with extra environment variables for the
+    /// `sluice serve` process (for `password_env`).
+    pub fn start_with_env(config: &str, envs: &[(&str, &str)]) -> Sluice {
+        let dir = tempfile::tempdir().unwrap();
+        let config_path = dir.path().join("sluice.toml");
+        std::fs::write(&config_path, config).unwrap();
+        let ready = dir.path().join("ready.json");
+        let log = std::fs::File::create(dir.path().join("sluice.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["serve", "--config"])
+            .arg(&config_path)
+            .arg("--ready-file")
+            .arg(&ready)
+            .env("RUST_LOG", "info,sluice_pg=debug")
+            .envs(envs.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("sluice starts");
+        let mut sluice = Sluice {
+            child: Some(child),
+            dir,
+            config_path,
+            postgres: ([0, 0, 0, 0], 0).into(),
+            api: ([0, 0, 0, 0], 0).into(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(text) = std::fs::read_to_string(&ready) {
+                let addrs: serde_json::Value = serde_json::from_str(&text).unwrap();
+                sluice.postgres = addrs["postgres"].as_str().unwrap().parse().unwrap();
+                sluice.api = addrs["api"].as_str().map(|a| a.parse().unwrap()).unwrap_or(sluice.api);
+                return sluice;
+            }
+            if let Some(status) = sluice.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("sluice exited before it was ready ({status}):\n{}", sluice.log());
+            }
+            assert!(Instant::now() < deadline, "sluice not ready in time:\n{}", sluice.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Runs `sluice <args> --config <config>` with extra environment variables.
+pub fn sluice_cli_with_env(args: &[&str], config: &Path, envs: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .envs(envs.iter().copied())
+        .output()
+        .expect("sluice cli runs")
+}
+
+/// Runs `sluice serve --config <config>` expecting it to refuse to start:
+/// returns its exit status and stderr once it exits (bounded wait; a
+/// process still running after that is killed and the test fails).
+pub fn serve_expecting_exit(config: &Path, envs: &[(&str, &str)]) -> (std::process::ExitStatus, String) {
+    let dir = config.parent().unwrap();
+    let log_path = dir.join("serve_refused.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["serve", "--config"])
+        .arg(config)
+        .arg("--ready-file")
+        .arg(dir.join("ready_refused.json"))
+        .envs(envs.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("sluice starts");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return (status, std::fs::read_to_string(&log_path).unwrap_or_default());
+        }
+        if Instant::now() > deadline || dir.join("ready_refused.json").exists() {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("sluice serve started instead of refusing:\n{}", std::fs::read_to_string(&log_path).unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
