@@ -2,7 +2,8 @@
 //! concurrency, commits per batch, and verify speed. Run with
 //! `cargo bench -p sluice-audit --bench throughput`; `AUDIT_BENCH_RECORDS`
 //! and `AUDIT_BENCH_TASKS` change the size. With `AUDIT_BENCH_DB=<path>` the
-//! log is kept there, and if it already exists only verify runs.
+//! SQLite log is kept there, and if it already exists only verify runs. With
+//! `AUDIT_BENCH_URL=postgres://...` (an empty database) it runs there instead.
 //!
 //! Owns: measuring. Does not: assert; numbers are printed for `bench/` notes.
 
@@ -19,7 +20,7 @@ fn env_or(name: &str, default: u64) -> u64 {
 
 fn event(task: u64, n: u64) -> AuditEvent {
     let session_id = format!("bench-{task}");
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         AuditEvent::Request(RequestEvent {
             request_id: format!("{session_id}:{n}"),
             session_id,
@@ -56,10 +57,19 @@ fn main() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = std::env::var("AUDIT_BENCH_DB").map(std::path::PathBuf::from);
         let path = path.unwrap_or_else(|_| dir.path().join("bench.db"));
-        let url = format!("sqlite://{}", path.display());
-        if !path.exists() {
-            append(&url, records, tasks).await;
-        }
+        let url = match std::env::var("AUDIT_BENCH_URL") {
+            Ok(url) => {
+                append(&url, records, tasks).await;
+                url
+            }
+            Err(_) => {
+                let url = format!("sqlite://{}", path.display());
+                if !path.exists() {
+                    append(&url, records, tasks).await;
+                }
+                url
+            }
+        };
         verify(&url).await;
     });
 }

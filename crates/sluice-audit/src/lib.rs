@@ -7,8 +7,9 @@
 //! checkpoints and signatures are not built yet (see "What the chain proves").
 //!
 //! # Layout
-//! - [`encoding`](crate::encoding): the canonical body, the chain hash, `AuditRecord`. Pure.
-//! - `store`: the SQLite and PostgreSQL backends behind one enum; all SQL lives here.
+//! - [`encoding`]: the canonical body, the chain hash, `AuditRecord`. Pure.
+//! - `store`: the SQLite and PostgreSQL backends behind one enum: URLs, schema, writes, search.
+//! - `scan`: verify's bulk page reads (many records packed in one value) and their parser.
 //! - `writer`: [`AuditLog`], the single writer task, group commit, health, shutdown.
 //! - `reader`: [`AuditReader`] and [`SearchFilter`].
 //! - `verify`: [`AuditReader::verify`], [`VerifyReport`], [`Broken`].
@@ -55,6 +56,14 @@
 //! commit). If a batch fails, its callers get
 //! [`AuditError::StoreUnavailable`] and the chain does not advance.
 //!
+//! # Speed
+//! Measured on the 2-core development VM (release build, `benches/throughput.rs`):
+//! SQLite, 512 sessions each awaiting its record: about 70,000-88,000
+//! durable records/s, about 260 records per commit; verify about
+//! 600,000-750,000 records/s (the store packs a page of records into one
+//! value, see `scan`, and pages are checked while the next is read).
+//! PostgreSQL on the same VM: about 64,000-72,000 records/s appended, 250,000/s verified.
+//!
 //! # What the chain proves
 //! Verify finds any changed, reordered or deleted record *inside* the log,
 //! and any index column that disagrees with its body. It cannot by itself
@@ -69,6 +78,7 @@
 pub mod encoding;
 mod error;
 mod reader;
+mod scan;
 mod store;
 mod verify;
 mod writer;

@@ -11,6 +11,9 @@ use crate::AuditError;
 use crate::encoding::{self, AuditRecord};
 use crate::store::{Store, StoreUrl, StoredRow};
 
+/// Seqs per verify page by default.
+const DEFAULT_PAGE_SEQS: i64 = 16_384;
+
 /// What to look for. Every field that is set must match (AND). String
 /// fields match the index columns exactly.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -19,7 +22,7 @@ pub struct SearchFilter {
     pub principal: Option<String>,
     /// The connection name.
     pub connection: Option<String>,
-    /// The session id.
+    /// The session id. Not indexed (see the store's indexes): alone, it scans.
     pub session: Option<String>,
     /// The event kind: `session_open`, `session_close`, `request`, `outcome`, `auth_failure`.
     pub kind: Option<String>,
@@ -34,6 +37,8 @@ pub struct SearchFilter {
 pub struct AuditReader {
     pub(crate) target: StoreUrl,
     pub(crate) store: Mutex<Store>,
+    /// Seqs per verify page; see [`AuditReader::with_page_size`].
+    pub(crate) page_seqs: i64,
 }
 
 impl AuditReader {
@@ -41,7 +46,14 @@ impl AuditReader {
     pub async fn open(url: &str) -> Result<Self, AuditError> {
         let target = StoreUrl::parse(url)?;
         let store = target.connect_reader().await?;
-        Ok(AuditReader { target, store: Mutex::new(store) })
+        Ok(AuditReader { target, store: Mutex::new(store), page_seqs: DEFAULT_PAGE_SEQS })
+    }
+
+    /// How many seqs `verify` reads per query (default 16,384, about 10 MB
+    /// held at once). Smaller holds less memory and makes more round trips.
+    pub fn with_page_size(mut self, seqs: u32) -> Self {
+        self.page_seqs = i64::from(seqs.max(1));
+        self
     }
 
     /// Records matching `filter`, in seq order. With `limit`, the newest

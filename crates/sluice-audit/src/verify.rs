@@ -15,10 +15,7 @@ use serde::Serialize;
 use crate::AuditError;
 use crate::encoding::{self, BodyIndex, GENESIS_HASH, Text};
 use crate::reader::AuditReader;
-use crate::store::StoredRow;
-
-/// Rows fetched per page: bounded memory whatever the log's size.
-const PAGE_ROWS: u32 = 16_384;
+use crate::scan::{Frames, RowView};
 
 /// The result of a verify run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -47,6 +44,9 @@ pub struct Broken {
 pub enum BreakReason {
     /// No row has this seq although later ones exist: it was deleted.
     Missing,
+    /// A row whose seq cannot be in the chain (below 1) sits before this
+    /// record: it was inserted.
+    Inserted { found_seq: i64 },
     /// The row's `prev_hash` is not the hash of the record before it: this
     /// link, or the previous record (rewritten with a fresh hash), was altered.
     PrevHashMismatch { expected: String, found: String },
@@ -63,6 +63,9 @@ impl fmt::Display for Broken {
         let seq = self.seq;
         match &self.reason {
             BreakReason::Missing => write!(f, "record {seq} missing (deleted)"),
+            BreakReason::Inserted { found_seq } => {
+                write!(f, "record {seq}: a row with seq {found_seq} comes before it; seqs start at 1 (inserted)")
+            }
             BreakReason::PrevHashMismatch { expected, found } => write!(
                 f,
                 "record {seq}: prev-hash mismatch: it links to {found}, but record {} hashes to {expected} \
@@ -92,20 +95,45 @@ impl AuditReader {
         let mut store = self.store.lock().await;
         let (total, max_seq) = store.extent().await.map_err(|e| self.query_error(e))?;
         let mut chain = ChainCheck::new();
-        let mut after = 0u64;
+        let max_seq = i64::try_from(max_seq).unwrap_or(i64::MAX);
+        // The first range has no lower bound: a row forged below seq 1 must
+        // be seen too.
+        // A page is held in memory as one packed value, and bounds how long
+        // one read snapshot is held.
+        let page_seqs = self.page_seqs;
+        let mut range = (i64::MIN, page_seqs.min(max_seq));
+        let mut page = store.page(range.0, range.1).await.map_err(|e| self.query_error(e))?;
         loop {
-            let rows = store.page(after, max_seq, PAGE_ROWS).await.map_err(|e| self.query_error(e))?;
-            let Some(last) = rows.last() else { break };
-            after = u64::try_from(last.seq).unwrap_or(u64::MAX);
-            let full = rows.len() == PAGE_ROWS as usize;
-            if let Err(broken) = chain.check_page(&rows) {
+            let more = range.1 < max_seq;
+            range = (range.1, range.1.saturating_add(page_seqs).min(max_seq));
+            // Check this page on a blocking thread while the store packs the next.
+            let checking = tokio::task::spawn_blocking(move || {
+                let result = chain.check_page(&page);
+                (chain, result)
+            });
+            let prefetch = async {
+                match more {
+                    true => Some(store.page(range.0, range.1).await),
+                    false => None,
+                }
+            };
+            let (checked, next) = tokio::join!(checking, prefetch);
+            let (checked_chain, result) =
+                checked.map_err(|e| AuditError::Query(format!("the verify task stopped: {e}")))?;
+            chain = checked_chain;
+            if let Err(broken) = result {
                 chain.broken = Some(broken);
                 break;
             }
             progress(chain.records, total.max(chain.records));
-            if !full {
-                break;
+            match next {
+                Some(next) => page = next.map_err(|e| self.query_error(e))?,
+                None => break,
             }
+        }
+        // Rows end before `max_seq`: the records up to it were deleted.
+        if chain.broken.is_none() && i64::try_from(chain.next_seq).unwrap_or(i64::MAX) <= max_seq {
+            chain.broken = Some(Broken { seq: chain.next_seq, reason: BreakReason::Missing });
         }
         Ok(chain.report())
     }
@@ -134,38 +162,47 @@ impl ChainCheck {
         }
     }
 
-    pub(crate) fn check_page(&mut self, rows: &[StoredRow]) -> Result<(), Broken> {
+    /// Checks every record of a page of frames, in seq order.
+    pub(crate) fn check_page(&mut self, frames: &[u8]) -> Result<(), Broken> {
+        let mut rows = Frames::new(frames)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| Broken { seq: self.next_seq, reason: BreakReason::Unreadable { error } })?;
+        // Usually already in order, which this sort sees in one pass.
+        rows.sort_by_key(|row| row.seq);
         for row in rows {
             self.check_row(row)?;
         }
         Ok(())
     }
 
-    fn check_row(&mut self, row: &StoredRow) -> Result<(), Broken> {
+    fn check_row(&mut self, row: RowView<'_>) -> Result<(), Broken> {
         let seq = self.next_seq;
         let broken = |reason| Broken { seq, reason };
-        if row.seq != i64::try_from(seq).unwrap_or(i64::MAX) {
-            // Rows come in seq order from `seq > previous`, so a different seq
-            // means `seq` itself is absent.
+        let expected = i64::try_from(seq).unwrap_or(i64::MAX);
+        if row.seq < expected {
+            // Only a row outside the chain (seq below 1) can come before.
+            return Err(broken(BreakReason::Inserted { found_seq: row.seq }));
+        }
+        if row.seq > expected {
+            // Rows come in seq order, so a higher seq means `seq` is absent.
             return Err(broken(BreakReason::Missing));
         }
         if row.prev_hash != self.head_hash {
             return Err(broken(BreakReason::PrevHashMismatch {
                 expected: self.head_hash.clone(),
-                found: row.prev_hash.clone(),
+                found: row.prev_hash.to_owned(),
             }));
         }
-        let computed = encoding::chain_digest(&self.head_raw, &row.body);
+        let computed = encoding::chain_digest(&self.head_raw, row.body);
         let mut stored_raw = [0u8; 32];
-        if hex::decode_to_slice(&row.hash, &mut stored_raw).is_err() || stored_raw != computed {
+        if hex::decode_to_slice(row.hash, &mut stored_raw).is_err() || stored_raw != computed {
             return Err(broken(BreakReason::HashMismatch {
-                stored: row.hash.clone(),
+                stored: row.hash.to_owned(),
                 computed: hex::encode(computed),
             }));
         }
-        let index =
-            BodyIndex::parse(&row.body).map_err(|e| broken(BreakReason::Unreadable { error: e.to_string() }))?;
-        if let Some(reason) = index_mismatch(row, &index) {
+        let index = BodyIndex::parse(row.body).map_err(|e| broken(BreakReason::Unreadable { error: e.to_string() }))?;
+        if let Some(reason) = index_mismatch(&row, &index) {
             return Err(broken(reason));
         }
         if let Some(request_id) = &index.event.request_id {
@@ -182,7 +219,8 @@ impl ChainCheck {
         self.records += 1;
         self.next_seq += 1;
         self.head_raw = stored_raw;
-        self.head_hash.clone_from(&row.hash);
+        self.head_hash.clear();
+        self.head_hash.push_str(row.hash);
         Ok(())
     }
 
@@ -199,7 +237,7 @@ impl ChainCheck {
 }
 
 /// The first column whose copy differs from the body, if any.
-fn index_mismatch(row: &StoredRow, index: &BodyIndex<'_>) -> Option<BreakReason> {
+fn index_mismatch(row: &RowView<'_>, index: &BodyIndex<'_>) -> Option<BreakReason> {
     let mismatch = |column: &str, column_value: Option<&str>, body_value: Option<&str>| {
         (column_value != body_value).then(|| BreakReason::IndexMismatch {
             column: column.to_owned(),
@@ -211,9 +249,9 @@ fn index_mismatch(row: &StoredRow, index: &BodyIndex<'_>) -> Option<BreakReason>
     if index.seq != u64::try_from(row.seq).unwrap_or(u64::MAX) {
         return mismatch("seq", Some(&row.seq.to_string()), Some(&index.seq.to_string()));
     }
-    mismatch("time", row.time.as_deref(), Some(index.time.as_str()))
-        .or_else(|| mismatch("kind", row.kind.as_deref(), Some(event.kind.as_str())))
-        .or_else(|| mismatch("session_id", row.session_id.as_deref(), event.session_id.as_ref().map(Text::as_str)))
-        .or_else(|| mismatch("principal", row.principal.as_deref(), event.principal.as_ref().map(Text::as_str)))
-        .or_else(|| mismatch("connection", row.connection.as_deref(), event.connection.as_ref().map(Text::as_str)))
+    mismatch("time", row.time, Some(index.time.as_str()))
+        .or_else(|| mismatch("kind", row.kind, Some(event.kind.as_str())))
+        .or_else(|| mismatch("session_id", row.session_id, event.session_id.as_ref().map(Text::as_str)))
+        .or_else(|| mismatch("principal", row.principal, event.principal.as_ref().map(Text::as_str)))
+        .or_else(|| mismatch("connection", row.connection, event.connection.as_ref().map(Text::as_str)))
 }

@@ -23,6 +23,7 @@
 
 use std::fmt;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -36,7 +37,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::AuditError;
 use crate::encoding::{self, GENESIS_HASH};
 use crate::error::store_unavailable;
-use crate::store::{NewRow, Store, StoreUrl};
+use crate::store::{NewRow, Store, StoreUrl, StoredRow};
 
 /// How the writer batches, and who hears about commits.
 #[derive(Clone)]
@@ -122,7 +123,7 @@ impl AuditLog {
         let mut store = target.connect_writer().await?;
         let open_err = |e: sqlx::Error| AuditError::Open(format!("{}: {e}", target.describe()));
         store.create_schema().await.map_err(open_err)?;
-        let head = load_head(&mut store).await.map_err(open_err)?;
+        let head = store.last_row().await.map_err(open_err)?;
         let head = check_head(head)?;
 
         let (queue, commands) = mpsc::unbounded_channel();
@@ -218,12 +219,8 @@ impl Future for Durable {
 /// Last seq and its hash; `(0, GENESIS_HASH)` for an empty log.
 type Head = (u64, String);
 
-async fn load_head(store: &mut Store) -> Result<Option<crate::store::StoredRow>, sqlx::Error> {
-    store.last_row().await
-}
-
 /// The head from the last row, after checking that the row matches its hash.
-fn check_head(last: Option<crate::store::StoredRow>) -> Result<Head, AuditError> {
+fn check_head(last: Option<StoredRow>) -> Result<Head, AuditError> {
     let Some(row) = last else {
         return Ok((0, GENESIS_HASH.to_owned()));
     };
@@ -281,10 +278,8 @@ impl Writer {
     /// Writes one batch and answers its waiters, whatever happens.
     async fn commit(&mut self, batch: &mut Vec<Pending>) {
         let records = batch.len();
-        let started = Instant::now();
         match self.write(batch).await {
-            Ok(first_seq) => {
-                let latency = started.elapsed();
+            Ok((first_seq, latency)) => {
                 self.health.send_if_modified(|h| {
                     let changed = *h != StoreHealth::Healthy;
                     if changed {
@@ -297,18 +292,25 @@ impl Writer {
                     let _ = pending.reply.send(Ok(first_seq + i as u64));
                 }
                 if let Some(on_commit) = &self.on_commit {
-                    on_commit(CommitStats { records, latency });
+                    // A panicking callback must not take the writer down with it.
+                    let stats = CommitStats { records, latency };
+                    if std::panic::catch_unwind(AssertUnwindSafe(|| on_commit(stats))).is_err() {
+                        tracing::error!("the audit on_commit callback panicked");
+                    }
                 }
             }
             Err(reason) => {
-                tracing::error!(records, reason = %reason, "audit batch failed; refusing until the store recovers");
                 self.health.send_modify(|h| {
                     let since = match h {
                         StoreHealth::Unavailable { since, .. } => *since,
-                        StoreHealth::Healthy => Utc::now(),
+                        StoreHealth::Healthy => {
+                            tracing::error!(%reason, "audit store unavailable; refusing until it recovers");
+                            Utc::now()
+                        }
                     };
                     *h = StoreHealth::Unavailable { since, error: reason.clone() };
                 });
+                tracing::debug!(records, %reason, "audit batch failed");
                 for pending in batch.drain(..) {
                     let _ = pending.reply.send(Err(AuditError::StoreUnavailable(reason.clone())));
                 }
@@ -317,8 +319,9 @@ impl Writer {
     }
 
     /// Sequences, chains and writes the batch in one transaction. Returns the
-    /// first seq; advances the head only on success.
-    async fn write(&mut self, batch: &mut [Pending]) -> Result<u64, String> {
+    /// first seq and how long the write and commit took; advances the head
+    /// only on success.
+    async fn write(&mut self, batch: &mut [Pending]) -> Result<(u64, Duration), String> {
         let store = match &mut self.store {
             Some(store) => store,
             None => {
@@ -344,13 +347,14 @@ impl Writer {
         let Some(store) = &mut self.store else {
             return Err("no connection to the store".into());
         };
+        let started = Instant::now();
         match store.insert(&rows).await {
             Ok(()) => {
-                let first = head.0 + 1;
+                let latency = started.elapsed();
                 if let Some(last) = rows.into_iter().last() {
                     self.head = Some((last.seq, last.hash));
                 }
-                Ok(first)
+                Ok((head.0 + 1, latency))
             }
             Err(e) => {
                 let reason = store_unavailable(&e);
@@ -367,9 +371,8 @@ impl Writer {
             && let Err(e) = store.ping().await
         {
             tracing::warn!(error = %e, "audit store connection is broken; reconnecting on the next batch");
-            if let Some(store) = self.store.take() {
-                store.close().await;
-            }
+            // Dropped, not closed: a graceful close would talk to a dead peer.
+            self.store = None;
         }
     }
 }

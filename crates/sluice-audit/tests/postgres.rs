@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use common::{TestDatabase, append_all, request, session, session_open, with_database};
-use sluice_audit::{AuditError, AuditLog, AuditOptions, AuditReader, StoreHealth};
+use sluice_audit::{AuditError, AuditLog, AuditOptions, AuditReader, SearchFilter, StoreHealth};
 use sqlx::{Connection, Row};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -61,7 +61,8 @@ async fn concurrent_appends_verify_on_postgres() {
             total as f64 / elapsed.as_secs_f64()
         );
 
-        let reader = AuditReader::open(&url).await.expect("reader");
+        // Pages of 300 seqs: several pages, and 1500 sits at a page boundary.
+        let reader = AuditReader::open(&url).await.expect("reader").with_page_size(300);
         let report = reader.verify(|_, _| {}).await.expect("verify");
         assert_eq!(report.broken, None);
         assert_eq!(report.records, total);
@@ -141,6 +142,33 @@ async fn killed_connection_fails_closed_then_reconnects() {
         log.shutdown().await;
         let report = AuditReader::open(&url).await.expect("reader").verify(|_, _| {}).await.expect("verify");
         assert_eq!((report.records, report.broken), (5, None));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn search_on_postgres() {
+    with_database(|url| async move {
+        let log = AuditLog::open(&url, AuditOptions::default()).await.expect("open");
+        append_all(&log, session("s1", "alice", "clinic", 1)).await; // 1..=4
+        let between = chrono::Utc::now();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        append_all(&log, session("s2", "bob", "billing", 1)).await; // 5..=8
+        log.shutdown().await;
+        let reader = AuditReader::open(&url).await.expect("reader");
+        let seqs = |records: Vec<sluice_audit::AuditRecord>| records.iter().map(|r| r.seq).collect::<Vec<_>>();
+        let cases = [
+            (SearchFilter { since: Some(between), ..Default::default() }, vec![5, 6, 7, 8]),
+            (SearchFilter { principal: Some("alice".into()), limit: Some(2), ..Default::default() }, vec![3, 4]),
+            (
+                SearchFilter { connection: Some("billing".into()), kind: Some("request".into()), ..Default::default() },
+                vec![6],
+            ),
+            (SearchFilter { session: Some("s1".into()), ..Default::default() }, vec![1, 2, 3, 4]),
+        ];
+        for (filter, expected) in cases {
+            assert_eq!(seqs(reader.search(&filter).await.expect("search")), expected, "{filter:?}");
+        }
     })
     .await;
 }

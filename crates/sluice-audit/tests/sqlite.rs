@@ -16,9 +16,16 @@ use sluice_audit::{
 };
 use sqlx::Row;
 
+/// Verifies with the default page size and with pages of 7 and 1 seqs (so
+/// breaks fall on, before and after page boundaries); all must agree.
 async fn verify(url: &str) -> VerifyReport {
-    let reader = AuditReader::open(url).await.expect("open reader");
-    reader.verify(|_, _| {}).await.expect("verify runs")
+    let report = AuditReader::open(url).await.expect("open reader").verify(|_, _| {}).await.expect("verify runs");
+    for page in [7, 1] {
+        let reader = AuditReader::open(url).await.expect("open reader").with_page_size(page);
+        let paged = reader.verify(|_, _| {}).await.expect("verify runs");
+        assert_eq!(paged, report, "pages of {page} seqs");
+    }
+    report
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -49,7 +56,7 @@ async fn concurrent_appends_share_commits_and_verify() {
             let session_id = format!("session-{t}");
             let mut seqs = Vec::new();
             for n in 0..PER_TASK {
-                let event = if n % 2 == 0 {
+                let event = if n.is_multiple_of(2) {
                     request(&session_id, n, &format!("agent-{t}"), "clinic")
                 } else {
                     outcome(&session_id, n - 1, &format!("agent-{t}"), "clinic")
@@ -79,7 +86,7 @@ async fn concurrent_appends_share_commits_and_verify() {
         total as f64 / elapsed.as_secs_f64()
     );
 
-    let reader = AuditReader::open(&store.url).await.expect("reader");
+    let reader = AuditReader::open(&store.url).await.expect("reader").with_page_size(1000);
     let mut calls = Vec::new();
     let started = Instant::now();
     let report = reader.verify(|checked, of| calls.push((checked, of))).await.expect("verify");
@@ -89,6 +96,7 @@ async fn concurrent_appends_share_commits_and_verify() {
     // Each task's last record is a request (625 is odd): its outcome is unknown.
     assert_eq!(report.incomplete_requests.len() as u64, TASKS);
     assert!(report.incomplete_requests.iter().all(|id| id.ends_with(":624")), "{:?}", report.incomplete_requests);
+    assert_eq!(calls.len(), 10, "one progress call per page of 1000");
     assert_eq!(calls.last(), Some(&(total, total)));
     let newest = reader.search(&SearchFilter { limit: Some(1), ..Default::default() }).await.expect("search");
     assert_eq!(newest.len(), 1);
@@ -144,11 +152,16 @@ async fn edited_body_is_named() {
 async fn deleted_record_is_named_as_missing() {
     let store = tamper_fixture().await;
     let mut conn = store.side_connection().await;
+    // 21 ends a page of 7, 22 starts one: both must be named.
     exec(&mut conn, "DELETE FROM audit_records WHERE seq = 23").await;
     let broken = verify(&store.url).await.broken.expect("broken");
     assert_eq!(broken.seq, 23);
     assert_eq!(broken.reason, BreakReason::Missing);
-    assert_eq!(broken.to_string(), "record 23 missing (deleted)");
+    exec(&mut conn, "DELETE FROM audit_records WHERE seq IN (21, 22)").await;
+    let broken = verify(&store.url).await.broken.expect("broken");
+    assert_eq!(broken.seq, 21);
+    assert_eq!(broken.reason, BreakReason::Missing);
+    assert_eq!(broken.to_string(), "record 21 missing (deleted)");
 }
 
 #[tokio::test]
@@ -221,6 +234,33 @@ async fn rehashed_record_breaks_the_next_link() {
     assert_eq!(broken.seq, 41);
     assert!(matches!(broken.reason, BreakReason::PrevHashMismatch { .. }), "{broken}");
     assert!(broken.to_string().contains("record 40"), "{broken}");
+}
+
+#[tokio::test]
+async fn forged_row_below_the_chain_is_named() {
+    let store = tamper_fixture().await;
+    let mut conn = store.side_connection().await;
+    exec(
+        &mut conn,
+        "INSERT INTO audit_records (seq, time, kind, session_id, principal, connection, body, prev_hash, hash) \
+         SELECT 0, time, kind, session_id, principal, connection, body, prev_hash, hash FROM audit_records WHERE seq = 1",
+    )
+    .await;
+    let broken = verify(&store.url).await.broken.expect("broken");
+    assert_eq!((broken.seq, broken.reason.clone()), (1, BreakReason::Inserted { found_seq: 0 }), "{broken}");
+}
+
+#[tokio::test]
+async fn cut_off_tail_shows_only_in_the_head() {
+    // The chain alone cannot tell that the newest records were removed;
+    // the head hash (to be compared with a checkpoint kept elsewhere) can.
+    let store = tamper_fixture().await;
+    let before = verify(&store.url).await;
+    let mut conn = store.side_connection().await;
+    exec(&mut conn, "DELETE FROM audit_records WHERE seq > 80").await;
+    let after = verify(&store.url).await;
+    assert_eq!((after.records, after.broken), (80, None));
+    assert_ne!(after.head_hash, before.head_hash);
 }
 
 #[tokio::test]
@@ -319,6 +359,27 @@ async fn shutdown_drains_then_refuses() {
     let err = other_handle.append(session_open("s2", "agent-2", "clinic")).await.expect_err("closed");
     assert_eq!(err, AuditError::Closed);
     assert_eq!(verify(&store.url).await.records, 500);
+}
+
+#[tokio::test]
+async fn panicking_on_commit_does_not_stop_the_writer() {
+    let store = TempLog::new();
+    let options = AuditOptions { max_batch: 8, on_commit: Some(Arc::new(|_| panic!("metrics bug"))) };
+    let log = AuditLog::open(&store.url, options).await.expect("open");
+    for n in 1..=3 {
+        assert_eq!(log.append(request("s1", n, "agent-1", "clinic")).await, Ok(n));
+    }
+    log.shutdown().await;
+}
+
+#[test]
+fn handles_cross_tasks() {
+    fn check<T: Send + Sync + 'static>() {}
+    fn check_future<T: std::future::Future + Send + Unpin + 'static>() {}
+    check::<AuditLog>();
+    check::<AuditReader>();
+    check::<AuditError>();
+    check_future::<sluice_audit::Durable>();
 }
 
 #[tokio::test]
