@@ -79,6 +79,7 @@ pub mod encoding;
 mod error;
 mod reader;
 mod scan;
+mod sqlite_writer;
 mod store;
 mod verify;
 mod writer;

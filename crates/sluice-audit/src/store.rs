@@ -13,7 +13,7 @@ use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgConnection};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 use sqlx::{AssertSqlSafe, ColumnIndex, Connection, Decode, Row, Type};
 
 use crate::AuditError;
@@ -105,39 +105,6 @@ impl StoreUrl {
         }
     }
 
-    /// The writer's connection: creates the SQLite file (and its folder),
-    /// WAL journal, `synchronous=FULL` so a commit is fsynced.
-    pub(crate) async fn connect_writer(&self) -> Result<Store, AuditError> {
-        let fail = |e: String| AuditError::Open(format!("{}: {e}", self.describe()));
-        match self {
-            StoreUrl::Sqlite(options) => {
-                let path = options.get_filename();
-                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(parent)
-                        .map_err(|e| fail(format!("cannot create {}: {e}", parent.display())))?;
-                }
-                let options = options
-                    .clone()
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Full)
-                    .busy_timeout(SQLITE_BUSY_TIMEOUT)
-                    // A batch is several INSERTs in one transaction, so SQLite
-                    // keeps a statement journal; in memory, not a temp file.
-                    .pragma("temp_store", "memory")
-                    // 64 MiB of page cache keeps the index b-trees' hot pages
-                    // out of pread.
-                    .pragma("cache_size", "-65536");
-                let conn = SqliteConnection::connect_with(&options).await.map_err(|e| fail(e.to_string()))?;
-                Ok(Store::Sqlite(conn))
-            }
-            StoreUrl::Postgres(options) => {
-                let conn = PgConnection::connect_with(options).await.map_err(|e| fail(e.to_string()))?;
-                Ok(Store::Postgres(conn))
-            }
-        }
-    }
-
     /// A reader's connection: never creates anything.
     pub(crate) async fn connect_reader(&self) -> Result<Store, AuditError> {
         let fail = |e: String| AuditError::Open(format!("{}: {e}", self.describe()));
@@ -162,7 +129,7 @@ impl StoreUrl {
     }
 }
 
-const SQLITE_SCHEMA: &[&str] =
+pub(crate) const SQLITE_SCHEMA: &[&str] =
     &["CREATE TABLE IF NOT EXISTS audit_records (seq INTEGER PRIMARY KEY, time TEXT, kind TEXT, \
      session_id TEXT, principal TEXT, connection TEXT, body TEXT NOT NULL, prev_hash TEXT NOT NULL, \
      hash TEXT NOT NULL)"];
@@ -177,7 +144,7 @@ const POSTGRES_SCHEMA: &[&str] =
 /// record lands on a different index page, and that cost half the write rate
 /// (25,000 vs 54,000-82,000 records/s with 512 sessions). A session search
 /// scans, narrowed by any indexed filter given with it.
-const INDEXES: &[&str] = &[
+pub(crate) const INDEXES: &[&str] = &[
     "CREATE INDEX IF NOT EXISTS audit_records_principal ON audit_records (principal, seq)",
     "CREATE INDEX IF NOT EXISTS audit_records_connection ON audit_records (connection, seq)",
     "CREATE INDEX IF NOT EXISTS audit_records_time ON audit_records (time)",
@@ -257,6 +224,12 @@ fn db_seq(seq: u64) -> i64 {
 }
 
 impl Store {
+    /// The writer's connection to a PostgreSQL store. (SQLite is written
+    /// through `sqlite_writer`.)
+    pub(crate) async fn connect_postgres_writer(options: &PgConnectOptions) -> Result<Store, String> {
+        PgConnection::connect_with(options).await.map(Store::Postgres).map_err(|e| e.to_string())
+    }
+
     pub(crate) async fn create_schema(&mut self) -> Result<(), sqlx::Error> {
         let table = match self {
             Store::Sqlite(_) => SQLITE_SCHEMA,

@@ -1,4 +1,4 @@
-//! The write side: `AuditLog`, its single writer task, and group commit.
+//! The write side: `AuditLog`, its single writer thread, and group commit.
 //!
 //! Owns: the chain head (last seq and hash), batching queued records into one
 //! transaction, resolving every waiter after the commit, store health, and
@@ -37,6 +37,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::AuditError;
 use crate::encoding::{self, GENESIS_HASH};
 use crate::error::store_unavailable;
+use crate::sqlite_writer;
 use crate::store::{NewRow, Store, StoreUrl, StoredRow};
 
 /// How the writer batches, and who hears about commits.
@@ -120,28 +121,41 @@ impl AuditLog {
     /// move the log aside (it is evidence) and run `sluice audit verify` on it.
     pub async fn open(url: &str, options: AuditOptions) -> Result<AuditLog, AuditError> {
         let target = StoreUrl::parse(url)?;
-        let mut store = target.connect_writer().await?;
-        let open_err = |e: sqlx::Error| AuditError::Open(format!("{}: {e}", target.describe()));
-        store.create_schema().await.map_err(open_err)?;
-        let head = store.last_row().await.map_err(open_err)?;
-        let head = check_head(head)?;
-
         let (queue, commands) = mpsc::unbounded_channel();
         let (health_tx, health) = watch::channel(StoreHealth::Healthy);
         let (stopped_tx, stopped) = watch::channel(false);
-        let writer = Writer {
-            target,
-            store: Some(store),
-            head: Some(head),
-            commands,
-            max_batch: options.max_batch.max(1),
-            on_commit: options.on_commit,
-            health: health_tx,
-        };
-        tokio::spawn(async move {
-            writer.run().await;
+        let (ready_tx, ready) = oneshot::channel();
+        let thread = std::thread::Builder::new().name("sluice-audit-writer".into()).spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(AuditError::Open(format!("cannot start the audit writer: {e}"))));
+                    return;
+                }
+            };
+            let mut writer = Writer {
+                target,
+                runtime,
+                store: None,
+                head: None,
+                commands,
+                max_batch: options.max_batch.max(1),
+                on_commit: options.on_commit,
+                health: health_tx,
+            };
+            match writer.open() {
+                Ok(()) => {
+                    let _ = ready_tx.send(Ok(()));
+                    writer.run();
+                }
+                Err(e) => {
+                    let _ = ready_tx.send(Err(e));
+                }
+            }
             stopped_tx.send_replace(true);
         });
+        thread.map_err(|e| AuditError::Open(format!("cannot start the audit writer thread: {e}")))?;
+        ready.await.map_err(|_| AuditError::Open("the audit writer stopped while opening".into()))??;
         Ok(AuditLog { queue, health, stopped })
     }
 
@@ -234,11 +248,23 @@ fn check_head(last: Option<StoredRow>) -> Result<Head, AuditError> {
     }
 }
 
-/// The task that owns the chain head and the write connection.
+/// The connection the writer writes through.
+enum WriteStore {
+    /// rusqlite, blocking, on the writer's own thread (see `sqlite_writer`).
+    Sqlite(rusqlite::Connection),
+    /// sqlx, driven by the writer thread's own single-threaded runtime.
+    Postgres(Store),
+}
+
+/// The thread that owns the chain head and the write connection. A thread,
+/// not a task: a commit blocks on fsync, and a waiting session should be
+/// woken by the commit itself, not by a chain of task hops.
 struct Writer {
     target: StoreUrl,
+    /// Drives sqlx for a PostgreSQL store; idle for SQLite.
+    runtime: tokio::runtime::Runtime,
     /// `None` after a failure that broke the connection; reconnected lazily.
-    store: Option<Store>,
+    store: Option<WriteStore>,
     /// `None` after any failed batch; reloaded from the store before the next.
     head: Option<Head>,
     commands: mpsc::UnboundedReceiver<Command>,
@@ -248,9 +274,33 @@ struct Writer {
 }
 
 impl Writer {
-    async fn run(mut self) {
+    /// Connects, creates the schema if absent, and loads the chain head.
+    fn open(&mut self) -> Result<(), AuditError> {
+        let open_err = |e: String| AuditError::Open(format!("{}: {e}", self.target.describe()));
+        let store = self.connect().map_err(open_err)?;
+        let store = self.store.insert(store);
+        let last = match store {
+            WriteStore::Sqlite(conn) => sqlite_writer::last_row(conn),
+            WriteStore::Postgres(store) => self.runtime.block_on(store.last_row()).map_err(|e| e.to_string()),
+        };
+        self.head = Some(check_head(last.map_err(open_err)?)?);
+        Ok(())
+    }
+
+    fn connect(&self) -> Result<WriteStore, String> {
+        match &self.target {
+            StoreUrl::Sqlite(options) => sqlite_writer::open(options.get_filename()).map(WriteStore::Sqlite),
+            StoreUrl::Postgres(options) => self.runtime.block_on(async {
+                let mut store = Store::connect_postgres_writer(options).await?;
+                store.create_schema().await.map_err(|e| e.to_string())?;
+                Ok(WriteStore::Postgres(store))
+            }),
+        }
+    }
+
+    fn run(mut self) {
         let mut batch = Vec::with_capacity(self.max_batch.min(4096));
-        while let Some(command) = self.commands.recv().await {
+        while let Some(command) = self.commands.blocking_recv() {
             self.take(command, &mut batch);
             while batch.len() < self.max_batch {
                 match self.commands.try_recv() {
@@ -259,11 +309,11 @@ impl Writer {
                 }
             }
             if !batch.is_empty() {
-                self.commit(&mut batch).await;
+                self.commit(&mut batch);
             }
         }
-        if let Some(store) = self.store.take() {
-            store.close().await;
+        if let Some(WriteStore::Postgres(store)) = self.store.take() {
+            self.runtime.block_on(store.close());
         }
     }
 
@@ -276,9 +326,9 @@ impl Writer {
     }
 
     /// Writes one batch and answers its waiters, whatever happens.
-    async fn commit(&mut self, batch: &mut Vec<Pending>) {
+    fn commit(&mut self, batch: &mut Vec<Pending>) {
         let records = batch.len();
-        match self.write(batch).await {
+        match self.write(batch) {
             Ok((first_seq, latency)) => {
                 self.health.send_if_modified(|h| {
                     let changed = *h != StoreHealth::Healthy;
@@ -321,34 +371,39 @@ impl Writer {
     /// Sequences, chains and writes the batch in one transaction. Returns the
     /// first seq and how long the write and commit took; advances the head
     /// only on success.
-    async fn write(&mut self, batch: &mut [Pending]) -> Result<(u64, Duration), String> {
-        let store = match &mut self.store {
-            Some(store) => store,
-            None => {
-                let store = self.target.connect_writer().await.map_err(|e| e.to_string())?;
-                self.store.insert(store)
-            }
-        };
+    fn write(&mut self, batch: &mut [Pending]) -> Result<(u64, Duration), String> {
+        if self.store.is_none() {
+            self.store = Some(self.connect()?);
+        }
         let head = match &self.head {
             Some(head) => head.clone(),
             None => {
-                let last = match store.last_row().await {
-                    Ok(last) => last,
-                    Err(e) => {
-                        let reason = store_unavailable(&e);
-                        self.drop_if_broken().await;
+                let last = match self.store.as_mut() {
+                    Some(WriteStore::Sqlite(conn)) => sqlite_writer::last_row(conn),
+                    Some(WriteStore::Postgres(store)) => {
+                        self.runtime.block_on(store.last_row()).map_err(|e| store_unavailable(&e))
+                    }
+                    None => Err("no connection to the store".into()),
+                };
+                match last {
+                    Ok(last) => check_head(last).map_err(|e| e.to_string())?,
+                    Err(reason) => {
+                        self.drop_if_broken();
                         return Err(reason);
                     }
-                };
-                check_head(last).map_err(|e| e.to_string())?
+                }
             }
         };
         let rows = chain(&head, batch);
-        let Some(store) = &mut self.store else {
-            return Err("no connection to the store".into());
-        };
         let started = Instant::now();
-        match store.insert(&rows).await {
+        let written = match self.store.as_mut() {
+            Some(WriteStore::Sqlite(conn)) => sqlite_writer::insert(conn, &rows),
+            Some(WriteStore::Postgres(store)) => {
+                self.runtime.block_on(store.insert(&rows)).map_err(|e| store_unavailable(&e))
+            }
+            None => Err("no connection to the store".into()),
+        };
+        match written {
             Ok(()) => {
                 let latency = started.elapsed();
                 if let Some(last) = rows.into_iter().last() {
@@ -356,20 +411,22 @@ impl Writer {
                 }
                 Ok((head.0 + 1, latency))
             }
-            Err(e) => {
-                let reason = store_unavailable(&e);
+            Err(reason) => {
                 self.head = None;
-                self.drop_if_broken().await;
+                self.drop_if_broken();
                 Err(reason)
             }
         }
     }
 
     /// After a failure: keep the connection only if it still answers.
-    async fn drop_if_broken(&mut self) {
-        if let Some(store) = &mut self.store
-            && let Err(e) = store.ping().await
-        {
+    fn drop_if_broken(&mut self) {
+        let alive = match self.store.as_mut() {
+            Some(WriteStore::Sqlite(conn)) => conn.execute_batch("SELECT 1").map_err(|e| e.to_string()),
+            Some(WriteStore::Postgres(store)) => self.runtime.block_on(store.ping()).map_err(|e| e.to_string()),
+            None => Ok(()),
+        };
+        if let Err(e) = alive {
             tracing::warn!(error = %e, "audit store connection is broken; reconnecting on the next batch");
             // Dropped, not closed: a graceful close would talk to a dead peer.
             self.store = None;
