@@ -212,8 +212,13 @@ impl<'a> FrontendMessage<'a> {
                 let param_count = take_u16(&mut body).ok_or(malformed("Bind", "truncated"))?;
                 for _ in 0..param_count {
                     let len = take_i32(&mut body).ok_or(malformed("Bind", "truncated parameter"))?;
-                    if len > 0 {
-                        body = body.get(len as usize..).ok_or(malformed("Bind", "parameter longer than message"))?;
+                    match len {
+                        -1 => {} // NULL
+                        len if len < -1 => return Err(malformed("Bind", "negative parameter length")),
+                        len => {
+                            body =
+                                body.get(len as usize..).ok_or(malformed("Bind", "parameter longer than message"))?;
+                        }
                     }
                 }
                 let params = &params_start[..params_start.len() - body.len()];

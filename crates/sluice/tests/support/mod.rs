@@ -108,13 +108,15 @@ impl Sluice {
     /// Writes `config` (TOML) to a temp dir and starts Sluice with it. The
     /// config should listen on port 0; the real ports are read back.
     pub fn start(config: &str) -> Sluice {
+        Sluice::start_with_env(config, &[])
+    }
+
+    /// Like [`Sluice::start`], with extra environment variables for the
+    /// `sluice serve` process (for `password_env`).
+    pub fn start_with_env(config: &str, envs: &[(&str, &str)]) -> Sluice {
         let dir = tempfile::tempdir().unwrap();
         let config_path = dir.path().join("sluice.toml");
         std::fs::write(&config_path, config).unwrap();
-        Sluice::start_in(dir, config_path)
-    }
-
-    pub fn start_in(dir: tempfile::TempDir, config_path: PathBuf) -> Sluice {
         let ready = dir.path().join("ready.json");
         let _ = std::fs::remove_file(&ready);
         let log = std::fs::File::create(dir.path().join("sluice.log")).unwrap();
@@ -124,6 +126,7 @@ impl Sluice {
             .arg("--ready-file")
             .arg(&ready)
             .env("RUST_LOG", "info,sluice_pg=debug")
+            .envs(envs.iter().copied())
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -208,7 +211,7 @@ impl Drop for Sluice {
 }
 
 pub fn sluice_cli(args: &[&str], config: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sluice")).args(args).arg("--config").arg(config).output().expect("sluice cli runs")
+    sluice_cli_with_env(args, config, &[])
 }
 
 /// Runs psql against `dsn`; returns (success, stdout, stderr).
@@ -253,50 +256,6 @@ tls = "disable"
 /// The workspace root, where scripts and test clients live.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
-}
-
-impl Sluice {
-    /// Like [`Sluice::start`], with extra environment variables for the
-    /// `sluice serve` process (for `password_env`).
-    pub fn start_with_env(config: &str, envs: &[(&str, &str)]) -> Sluice {
-        let dir = tempfile::tempdir().unwrap();
-        let config_path = dir.path().join("sluice.toml");
-        std::fs::write(&config_path, config).unwrap();
-        let ready = dir.path().join("ready.json");
-        let log = std::fs::File::create(dir.path().join("sluice.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
-            .args(["serve", "--config"])
-            .arg(&config_path)
-            .arg("--ready-file")
-            .arg(&ready)
-            .env("RUST_LOG", "info,sluice_pg=debug")
-            .envs(envs.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("sluice starts");
-        let mut sluice = Sluice {
-            child: Some(child),
-            dir,
-            config_path,
-            postgres: ([0, 0, 0, 0], 0).into(),
-            api: ([0, 0, 0, 0], 0).into(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Ok(text) = std::fs::read_to_string(&ready) {
-                let addrs: serde_json::Value = serde_json::from_str(&text).unwrap();
-                sluice.postgres = addrs["postgres"].as_str().unwrap().parse().unwrap();
-                sluice.api = addrs["api"].as_str().map(|a| a.parse().unwrap()).unwrap_or(sluice.api);
-                return sluice;
-            }
-            if let Some(status) = sluice.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("sluice exited before it was ready ({status}):\n{}", sluice.log());
-            }
-            assert!(Instant::now() < deadline, "sluice not ready in time:\n{}", sluice.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
 }
 
 /// Runs `sluice <args> --config <config>` with extra environment variables.

@@ -17,6 +17,17 @@ pub fn message(tag: u8, body: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A protocol 3.0 StartupMessage for user `agent` and `database`.
+pub fn startup(database: &str) -> Vec<u8> {
+    let mut body = 196_608u32.to_be_bytes().to_vec();
+    for part in ["user", "agent", "database", database, ""] {
+        body.extend(cstr(part));
+    }
+    let mut packet = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+    packet.extend(body);
+    packet
+}
+
 pub fn cstr(text: &str) -> Vec<u8> {
     let mut out = text.as_bytes().to_vec();
     out.push(0);
@@ -33,13 +44,7 @@ impl RawClient {
     /// Starts up and authenticates with `token`; panics unless it reaches ReadyForQuery.
     pub fn login(port: u16, database: &str, token: &str) -> RawClient {
         let mut client = RawClient::connect(port);
-        let mut body = 196_608u32.to_be_bytes().to_vec();
-        for part in ["user", "agent", "database", database, ""] {
-            body.extend(cstr(part));
-        }
-        let mut packet = ((body.len() + 4) as u32).to_be_bytes().to_vec();
-        packet.extend(body);
-        client.send(&packet);
+        client.send(&startup(database));
         let (tag, body) = client.read_message().expect("auth request");
         assert_eq!((tag, &body[..]), (b'R', &3i32.to_be_bytes()[..]), "expected a cleartext password request");
         client.send(&message(b'p', &cstr(token)));
@@ -148,13 +153,7 @@ pub fn query(sql: &str) -> Vec<u8> {
 /// message); panics if the login succeeds.
 pub fn login_error(port: u16, database: &str, token: &str) -> (String, String) {
     let mut client = RawClient::connect(port);
-    let mut body = 196_608u32.to_be_bytes().to_vec();
-    for part in ["user", "agent", "database", database, ""] {
-        body.extend(cstr(part));
-    }
-    let mut packet = ((body.len() + 4) as u32).to_be_bytes().to_vec();
-    packet.extend(body);
-    client.send(&packet);
+    client.send(&startup(database));
     client.read_message().expect("an authentication request");
     client.send(&message(b'p', &cstr(token)));
     let messages = client.read_to_end();
