@@ -11,13 +11,16 @@
 //! - [`action`]: the protocol-neutral description of one request.
 //! - [`decision`]: `Decision::{Allow, Deny, Hold}` and what each carries.
 //! - [`audit`]: the events written to the audit log.
+//! - [`sql`]: what the SQL classifier says of a request.
 
 pub mod action;
 pub mod audit;
 pub mod decision;
 pub mod principal;
+pub mod sql;
 
 pub use action::{Action, SqlStatement};
 pub use audit::{AuditEvent, AuthFailure, OutcomeEvent, OutcomeStatus, RequestEvent, SessionClose, SessionOpen};
 pub use decision::{Decision, DecisionSummary, Denial, HoldRule, MaskPlan, Plan, Verdict};
 pub use principal::{Principal, PrincipalKind};
+pub use sql::{SqlClassification, SqlFlags, StatementKind};
