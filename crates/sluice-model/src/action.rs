@@ -1,6 +1,8 @@
 //! What is being asked: a protocol-neutral description of one request.
 
+use crate::SqlClassification;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// One request, described by its adapter in terms policy and audit understand.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,6 +20,15 @@ impl Action {
             Action::Sql(sql) => &sql.text,
         }
     }
+
+    /// Whether the request reads and changes nothing, so its audit commit
+    /// may overlap the round trip (its result is still held until durable).
+    /// Unclassified requests are never pure reads.
+    pub fn is_pure_read(&self) -> bool {
+        match self {
+            Action::Sql(sql) => sql.classification.as_ref().is_some_and(|c| c.is_pure_read()),
+        }
+    }
 }
 
 /// A SQL request as the client sent it.
@@ -31,4 +42,6 @@ pub struct SqlStatement {
     pub params_sha256: Option<String>,
     /// `true` for the extended protocol (Parse/Bind/Execute).
     pub extended: bool,
+    /// What the classifier made of the text; `None` until one has run.
+    pub classification: Option<Arc<SqlClassification>>,
 }

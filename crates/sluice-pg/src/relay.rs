@@ -13,7 +13,7 @@ use crate::codec::{self, BackendMessage, Frame, FrontendMessage, Severity, encod
 use bytes::BytesMut;
 use sha2::{Digest, Sha256};
 use sluice_model::{Action, MaskPlan, OutcomeStatus, SqlStatement};
-use sluice_pipeline::{Adapter, Exchange, Outcome, Refusal, RefusalKind, Session};
+use sluice_pipeline::{Adapter, Exchange, Outcome, PendingCommit, Refusal, RefusalKind, Release, Session};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -72,11 +72,15 @@ struct Tracked {
     bytes_out: u64,
     tags: Vec<String>,
     error: Option<(String, String)>,
+    /// Set when the request's record could not be made durable after it was
+    /// forwarded (an overlapped read): its response is dropped and replaced
+    /// by an ErrorResponse carrying this reason.
+    suppressed: Option<String>,
 }
 
 impl Tracked {
     fn new(exchange: Exchange) -> Tracked {
-        Tracked { exchange, rows: 0, bytes_out: 0, tags: Vec::new(), error: None }
+        Tracked { exchange, rows: 0, bytes_out: 0, tags: Vec::new(), error: None, suppressed: None }
     }
 
     fn finish(self, skipped: bool) {
@@ -85,7 +89,11 @@ impl Tracked {
             (Some(_), false) => OutcomeStatus::Error,
             (None, false) => OutcomeStatus::Ok,
         };
-        let (sqlstate, error) = self.error.unzip();
+        let (sqlstate, error) = match self.suppressed {
+            Some(reason) => (Some("53300".to_string()), Some(reason)),
+            None => self.error.unzip(),
+        };
+        let status = if sqlstate.as_deref() == Some("53300") { OutcomeStatus::Refused } else { status };
         let command_tag = if self.tags.is_empty() { None } else { Some(self.tags.join("; ")) };
         self.exchange.complete(Outcome {
             status,
@@ -142,6 +150,9 @@ struct RequestSide<'a> {
     discarding: bool,
     statements: HashMap<String, Arc<str>>,
     portals: HashMap<String, Portal>,
+    /// Commits of overlapped reads already forwarded; awaited before the
+    /// next client message is handled, and before waiting on the client.
+    pending_commits: Vec<(PendingCommit, bool)>,
 }
 
 impl Adapter for RequestSide<'_> {
@@ -150,19 +161,27 @@ impl Adapter for RequestSide<'_> {
 
     fn describe(&self, request: &PgRequest) -> Action {
         Action::Sql(match request {
-            PgRequest::Query { sql, .. } => {
-                SqlStatement { text: sql.clone(), param_count: 0, params_sha256: None, extended: false }
-            }
+            PgRequest::Query { sql, .. } => SqlStatement {
+                text: sql.clone(),
+                param_count: 0,
+                params_sha256: None,
+                extended: false,
+                classification: None,
+            },
             PgRequest::Execute { portal, .. } => SqlStatement {
                 text: portal.sql.to_string(),
                 param_count: portal.param_count,
                 params_sha256: portal.params_sha256.clone(),
                 extended: true,
+                classification: None,
             },
         })
     }
 
-    async fn forward(&mut self, request: PgRequest, exchange: Exchange) -> Result<(), Self::Error> {
+    async fn forward(&mut self, request: PgRequest, mut exchange: Exchange) -> Result<(), Self::Error> {
+        if let Some(commit) = exchange.take_pending_commit() {
+            self.pending_commits.push((commit, matches!(request, PgRequest::Execute { .. })));
+        }
         let (frame, expect) = match request {
             PgRequest::Query { frame, .. } => (frame, Expect::Query(Tracked::new(exchange))),
             PgRequest::Execute { frame, .. } => (frame, Expect::Execute(Tracked::new(exchange))),
@@ -188,6 +207,18 @@ impl Adapter for RequestSide<'_> {
 }
 
 impl RequestSide<'_> {
+    /// Waits for the records of overlapped reads, which releases (or, if the
+    /// store failed, refuses) their responses. After a refused Execute the
+    /// client's messages up to Sync are discarded, as after any error.
+    async fn settle_commits(&mut self) {
+        for (commit, execute) in self.pending_commits.drain(..) {
+            if commit.wait().await.is_err() && execute {
+                self.discarding = true;
+            }
+        }
+        self.inflight.wake.notify_one();
+    }
+
     /// Handles one client message: a request goes through the pipeline,
     /// anything else is queued for the upstream. `Err` ends the session.
     async fn handle(&mut self, session: &Session, frame: Frame) -> Result<(), SessionEnd> {
@@ -288,6 +319,7 @@ where
             discarding: false,
             statements: HashMap::new(),
             portals: HashMap::new(),
+            pending_commits: Vec::new(),
         };
         loop {
             loop {
@@ -296,6 +328,15 @@ where
                     Ok(None) => break,
                     Err(e) => return SessionEnd::ClientProtocol(e.to_string()),
                 };
+                if !side.pending_commits.is_empty() {
+                    // Send the overlapped read on its way, then wait for its
+                    // record before anything after it goes upstream.
+                    if let Err(e) = upstream_wr.write_all(&side.upstream_out).await {
+                        return SessionEnd::UpstreamLost(e.to_string());
+                    }
+                    side.upstream_out.clear();
+                    side.settle_commits().await;
+                }
                 if let Err(end) = side.handle(session, frame).await {
                     // A Terminate is still passed on, so the upstream ends cleanly.
                     let _ = upstream_wr.write_all(&side.upstream_out).await;
@@ -307,6 +348,9 @@ where
                     return SessionEnd::UpstreamLost(e.to_string());
                 }
                 side.upstream_out.clear();
+            }
+            if !side.pending_commits.is_empty() {
+                side.settle_commits().await;
             }
             tokio::select! {
                 read = client_rd.read_buf(&mut client_buf) => match read {
@@ -375,8 +419,13 @@ where
     let mut out = BytesMut::with_capacity(16 * 1024);
     let mut transaction_status = b'I';
     loop {
+        let mut held = false;
         loop {
             deliver_refusals(inflight, &mut out, transaction_status);
+            if head_is_held(inflight) {
+                held = true;
+                break;
+            }
             let frame = match codec::split_frame(buf, max_frame) {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
@@ -403,6 +452,12 @@ where
         if shutdown.is_cancelled() && inflight.lock().is_empty() {
             return SessionEnd::Shutdown;
         }
+        if held {
+            // The head's record is still committing: read nothing more from
+            // the upstream until the request side confirms it.
+            inflight.wake.notified().await;
+            continue;
+        }
         tokio::select! {
             read = upstream.read_buf(buf) => match read {
                 Ok(0) => return SessionEnd::UpstreamLost("the target closed the connection".into()),
@@ -410,6 +465,25 @@ where
                 Ok(_) => {}
             },
             () = inflight.wake.notified() => {}
+        }
+    }
+}
+
+/// Whether the request at the head may not be answered yet, because its
+/// record is still committing. A head whose record failed is marked
+/// suppressed here, so its response is replaced by an error.
+fn head_is_held(inflight: &Inflight) -> bool {
+    let mut queue = inflight.lock();
+    let Some(Expect::Query(tracked) | Expect::Execute(tracked)) = queue.front_mut() else { return false };
+    match tracked.exchange.release() {
+        Release::Released => false,
+        Release::Held => true,
+        Release::Refused(reason) => {
+            if tracked.suppressed.is_none() {
+                tracked.suppressed =
+                    Some(format!("Sluice cannot record this statement, so its result is withheld: {reason}"));
+            }
+            false
         }
     }
 }
@@ -432,7 +506,17 @@ fn deliver_refusals(inflight: &Inflight, out: &mut BytesMut, transaction_status:
 fn relay_backend(inflight: &Inflight, frame: &Frame, out: &mut BytesMut) -> Result<Option<u8>, codec::CodecError> {
     let mut queue = inflight.lock();
     let head = queue.front_mut();
-    if let Some(Expect::Query(tracked) | Expect::Execute(tracked)) = head {
+    if let Some(expect) = head {
+        match relay_suppressed(expect, frame, out)? {
+            Suppressed::No => {}
+            Suppressed::Consumed => return Ok(None),
+            Suppressed::Done(status) => {
+                pop_tracked(&mut queue, false);
+                return Ok(status);
+            }
+        }
+    }
+    if let Some(Expect::Query(tracked) | Expect::Execute(tracked)) = queue.front_mut() {
         tracked.bytes_out += frame.bytes.len() as u64;
         if frame.tag == b'D' {
             tracked.rows += 1;
@@ -489,6 +573,47 @@ fn relay_backend(inflight: &Inflight, frame: &Frame, out: &mut BytesMut) -> Resu
         _ => {}
     }
     Ok(status)
+}
+
+/// What happened to a frame while the head's response is suppressed.
+enum Suppressed {
+    /// The head is not suppressed: relay normally.
+    No,
+    /// The frame was dropped (or passed, if not part of the result).
+    Consumed,
+    /// The suppressed request is complete and was answered with its error;
+    /// carries the transaction status at ReadyForQuery.
+    Done(Option<u8>),
+}
+
+/// For a suppressed request at the head: drops its response and writes the
+/// ErrorResponse in place of its completion.
+fn relay_suppressed(expect: &Expect, frame: &Frame, out: &mut BytesMut) -> Result<Suppressed, codec::CodecError> {
+    let (execute, tracked) = match expect {
+        Expect::Execute(tracked) => (true, tracked),
+        Expect::Query(tracked) => (false, tracked),
+        _ => return Ok(Suppressed::No),
+    };
+    let Some(reason) = &tracked.suppressed else { return Ok(Suppressed::No) };
+    match frame.tag {
+        // Not part of the result: notifications and parameter changes pass.
+        b'A' | b'S' => out.extend_from_slice(&frame.bytes),
+        b'C' | b'I' | b's' | b'E' if execute => {
+            encode::error_response(out, Severity::Error, "53300", reason, None);
+            return Ok(Suppressed::Done(None));
+        }
+        b'Z' if !execute => {
+            encode::error_response(out, Severity::Error, "53300", reason, None);
+            out.extend_from_slice(&frame.bytes);
+            let status = match BackendMessage::decode(frame)? {
+                BackendMessage::ReadyForQuery { status } => Some(status),
+                _ => None,
+            };
+            return Ok(Suppressed::Done(status));
+        }
+        _ => {}
+    }
+    Ok(Suppressed::Consumed)
 }
 
 /// Pops the head; a tracked request is finished (as skipped, when the

@@ -6,9 +6,9 @@
 //! Does not: touch bytes of any protocol.
 
 use crate::session::SessionMeta;
-use sluice_audit::AuditLog;
+use sluice_audit::{AuditLog, Durable};
 use sluice_model::{AuditEvent, Denial, HoldRule, MaskPlan, OutcomeEvent, OutcomeStatus, Plan};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 /// Identity of one request, for its outcome record.
@@ -59,24 +59,82 @@ impl Default for Outcome {
     }
 }
 
-/// An allowed request whose record is durable. The adapter forwards it, masks
-/// the response with [`Exchange::mask_plan`], and ends it with
-/// [`Exchange::complete`].
+/// An allowed request on its way. The adapter forwards it, holds its
+/// response until [`Exchange::release`] says so, masks it with
+/// [`Exchange::mask_plan`], and ends it with [`Exchange::complete`].
+///
+/// A write-ahead request is released from the start. A pure read is
+/// forwarded while its record commits (the fsync overlaps the round trip);
+/// its response is released only once the adapter has awaited the
+/// [`PendingCommit`] it takes from the exchange. An adapter that never awaits
+/// it never releases the response: the failure mode is a stall, not a leak.
 #[derive(Debug)]
 #[must_use = "an exchange records its outcome when completed or dropped"]
 pub struct Exchange {
     meta: RequestMeta,
     plan: Plan,
     completed: bool,
+    commit: Arc<OnceLock<Result<(), String>>>,
+    pending: Option<Durable>,
+}
+
+/// Whether an exchange's response may reach the client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release<'a> {
+    /// The request record is durable: relay the response.
+    Released,
+    /// The record is still committing: hold the response.
+    Held,
+    /// The record could not be written: the response must not reach the
+    /// client; answer with this reason instead (fail closed).
+    Refused(&'a str),
+}
+
+/// The commit of an overlapped request's record, for the adapter to await
+/// before it forwards anything after the request.
+#[derive(Debug)]
+#[must_use = "the response stays held until the commit is awaited"]
+pub struct PendingCommit {
+    durable: Durable,
+    commit: Arc<OnceLock<Result<(), String>>>,
+}
+
+impl PendingCommit {
+    /// Waits for the record and releases (or refuses) the exchange's response.
+    pub async fn wait(self) -> Result<(), String> {
+        let result = self.durable.await.map(|_| ()).map_err(|e| e.to_string());
+        let _ = self.commit.set(result.clone());
+        result
+    }
 }
 
 impl Exchange {
+    /// An exchange whose request record is already durable.
     pub(crate) fn new(meta: RequestMeta, plan: Plan) -> Exchange {
-        Exchange { meta, plan, completed: false }
+        Exchange { meta, plan, completed: false, commit: Arc::new(OnceLock::from(Ok(()))), pending: None }
+    }
+
+    /// An exchange forwarded while its request record commits.
+    pub(crate) fn overlapped(meta: RequestMeta, plan: Plan, durable: Durable) -> Exchange {
+        Exchange { meta, plan, completed: false, commit: Arc::new(OnceLock::new()), pending: Some(durable) }
     }
 
     pub fn request_id(&self) -> &str {
         &self.meta.request_id
+    }
+
+    /// The commit to await, for an overlapped request (once; `None` after).
+    pub fn take_pending_commit(&mut self) -> Option<PendingCommit> {
+        self.pending.take().map(|durable| PendingCommit { durable, commit: self.commit.clone() })
+    }
+
+    /// Whether the response may be relayed yet.
+    pub fn release(&self) -> Release<'_> {
+        match self.commit.get() {
+            Some(Ok(())) => Release::Released,
+            Some(Err(reason)) => Release::Refused(reason),
+            None => Release::Held,
+        }
     }
 
     /// Phase mask: how the response must be rewritten before it reaches the client.

@@ -176,8 +176,13 @@ mod tests {
             issuer: "api-key".into(),
             token_id: None,
         };
-        let action =
-            Action::Sql(SqlStatement { text: sql.into(), param_count: 0, params_sha256: None, extended: false });
+        let action = Action::Sql(SqlStatement {
+            text: sql.into(),
+            param_count: 0,
+            params_sha256: None,
+            extended: false,
+            classification: None,
+        });
         guardrails.decide(&principal, &action).verdict()
     }
 

@@ -21,7 +21,7 @@ pub mod guardrails;
 pub mod metrics;
 pub mod session;
 
-pub use exchange::{Exchange, Outcome, Refusal, RefusalKind};
+pub use exchange::{Exchange, Outcome, PendingCommit, Refusal, RefusalKind, Release};
 pub use gateway::{Gateway, GatewayError};
 pub use metrics::Metrics;
 pub use session::{Adapter, Session};

@@ -95,8 +95,10 @@ impl Session {
     /// Runs one request through the pipeline. The order lives here and only here:
     ///
     /// 1. describe (adapter) → 2. decide → 3. record the request, durable before
-    ///    anything is forwarded (write-ahead) → 4. forward (adapter), or refuse
-    ///    (adapter) when the decision or the audit store says no.
+    ///    anything is forwarded (write-ahead; a pure read may be forwarded while
+    ///    it commits, its response held until it is durable) → 4. forward
+    ///    (adapter), or refuse (adapter) when the decision or the audit store
+    ///    says no.
     ///
     /// Mask, the outcome record and the response follow in the `Exchange`.
     pub async fn submit<A: Adapter>(&self, adapter: &mut A, request: A::Request) -> Result<(), A::Error> {
@@ -122,13 +124,20 @@ impl Session {
             params_sha256,
             decision: decision.summary(),
         });
-        // Write-ahead: until classification can prove a statement is a pure
-        // read, every statement is durable in the log before it is forwarded.
-        let durable = self.gateway.inner.audit.append(record).await;
         let meta =
             RequestMeta { session: self.meta.clone(), audit: self.gateway.inner.audit.clone(), request_id, started };
-
-        let refusal_kind = match (decision, durable) {
+        let durable = self.gateway.inner.audit.append(record);
+        // A pure read is forwarded while its record commits, so the fsync
+        // overlaps the query's round trip; the Exchange holds its response
+        // until the commit is confirmed. Everything else is write-ahead: the
+        // record is durable before a byte goes upstream.
+        let decision = match decision {
+            Decision::Allow(plan) if action.is_pure_read() => {
+                return adapter.forward(request, Exchange::overlapped(meta, plan, durable)).await;
+            }
+            other => other,
+        };
+        let refusal_kind = match (decision, durable.await) {
             (_, Err(store_error)) => {
                 metrics.audit_refusals.inc();
                 RefusalKind::AuditUnavailable(store_error.to_string())
