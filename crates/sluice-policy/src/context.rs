@@ -1,0 +1,139 @@
+//! The Cedar context of a SQL request, built from restricted expressions
+//! (no JSON) and only with the attributes some loaded policy reads.
+//!
+//! Owns: the context attribute names, table qualification, the flag table.
+//! Does not: decide which attributes are read (see `analyze`).
+
+use crate::SqlRequest;
+use crate::analyze::ContextUse;
+use cedar_policy::{Context, RestrictedExpression};
+use chrono::{Datelike, Timelike};
+use sluice_model::SqlFlags;
+use std::net::IpAddr;
+
+/// Every context attribute, in the order of `ContextUse`'s bits.
+pub(crate) const ATTRS: [&str; 21] = [
+    "tables_read",
+    "tables_written",
+    "tables",
+    "functions",
+    "statements",
+    "where_less_write",
+    "multi_statement",
+    "writes_in_cte",
+    "copy_program",
+    "copy_file",
+    "dynamic_sql",
+    "prepare_body",
+    "set_role",
+    "alter_system",
+    "security_function",
+    "unparseable",
+    "fingerprint",
+    "now",
+    "hour",
+    "weekday",
+    "client_ip",
+];
+const FIRST_FLAG: usize = 5;
+
+/// The Bool flags of the context, in the order of `flag_values`.
+pub(crate) const FLAG_NAMES: [&str; 11] = [
+    "where_less_write",
+    "multi_statement",
+    "writes_in_cte",
+    "copy_program",
+    "copy_file",
+    "dynamic_sql",
+    "prepare_body",
+    "set_role",
+    "alter_system",
+    "security_function",
+    "unparseable",
+];
+
+pub(crate) fn flag_values(f: &SqlFlags) -> [bool; 11] {
+    [
+        f.where_less_write,
+        f.multi_statement,
+        f.writes_in_cte,
+        f.copy_program,
+        f.copy_file,
+        f.dynamic_sql,
+        f.prepare_body,
+        f.set_role,
+        f.alter_system,
+        f.security_function,
+        f.unparseable,
+    ]
+}
+
+/// `patients` → `public.patients` when the session's schema is known.
+pub(crate) fn qualify(table: &str, default_schema: Option<&str>) -> String {
+    match default_schema {
+        Some(schema) if !table.contains('.') => format!("{schema}.{table}"),
+        _ => table.to_owned(),
+    }
+}
+
+fn strings<'a>(items: impl Iterator<Item = &'a String>) -> RestrictedExpression {
+    RestrictedExpression::new_set(items.map(|s| RestrictedExpression::new_string(s.clone())))
+}
+
+pub(crate) fn build(r: &SqlRequest<'_>, used: &ContextUse) -> Result<Context, String> {
+    let c = r.classification;
+    let mut pairs: Vec<(String, RestrictedExpression)> = Vec::with_capacity(24);
+    let mut put = |attr: usize, value: &dyn Fn() -> RestrictedExpression| {
+        if used.wants(attr) {
+            pairs.push((ATTRS[attr].to_owned(), value()));
+        }
+    };
+    if used.wants(0) || used.wants(1) || used.wants(2) {
+        let read: Vec<String> = c.tables_read.iter().map(|t| qualify(t, r.default_schema)).collect();
+        let written: Vec<String> = c.tables_written.iter().map(|t| qualify(t, r.default_schema)).collect();
+        put(0, &|| strings(read.iter()));
+        put(1, &|| strings(written.iter()));
+        put(2, &|| strings(read.iter().chain(&written)));
+    }
+    put(3, &|| strings(c.functions.iter()));
+    put(4, &|| RestrictedExpression::new_long(i64::from(c.statements)));
+    for (i, value) in flag_values(&c.flags).into_iter().enumerate() {
+        put(FIRST_FLAG + i, &|| RestrictedExpression::new_bool(value));
+    }
+    put(16, &|| RestrictedExpression::new_string(c.fingerprint.clone()));
+    put(17, &|| RestrictedExpression::new_datetime(r.now.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()));
+    put(18, &|| RestrictedExpression::new_long(i64::from(r.now.hour())));
+    put(19, &|| RestrictedExpression::new_long(i64::from(r.now.weekday().number_from_monday())));
+    if let Some(ip) = r.client_addr {
+        put(20, &|| RestrictedExpression::new_ip(ip_text(ip)));
+    }
+    Context::from_pairs(pairs).map_err(|e| e.to_string())
+}
+
+/// An address as Cedar's `ip()` reads it: IPv4-mapped IPv6 becomes IPv4, and
+/// IPv6 is written in full (Cedar refuses embedded dotted quads).
+fn ip_text(ip: IpAddr) -> String {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => v6.segments().iter().map(|s| format!("{s:x}")).collect::<Vec<_>>().join(":"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attribute_table_matches_flags_and_schema() {
+        assert_eq!(&ATTRS[FIRST_FLAG..FIRST_FLAG + FLAG_NAMES.len()], &FLAG_NAMES[..]);
+        assert_eq!(ATTRS[16..], ["fingerprint", "now", "hour", "weekday", "client_ip"]);
+        for attr in ATTRS {
+            let declared = format!("    {attr}:");
+            let optional = format!("    {attr}?:");
+            assert!(
+                crate::schema::SCHEMA_TEXT.contains(&declared) || crate::schema::SCHEMA_TEXT.contains(&optional),
+                "{attr} not in the schema"
+            );
+        }
+    }
+}
