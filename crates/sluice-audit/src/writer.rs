@@ -94,13 +94,42 @@ enum Command {
 
 /// A queued record, encoded by the caller.
 struct Pending {
+    /// Nothing waits on it: it rides with the next batch something waits
+    /// on, or goes alone after [`LAZY_WAIT`].
+    lazy: bool,
     event_json: String,
     kind: &'static str,
     session_id: Option<String>,
     principal: Option<String>,
     connection: Option<String>,
-    reply: oneshot::Sender<Result<u64, AuditError>>,
+    reply: Option<oneshot::Sender<Result<u64, AuditError>>>,
 }
+
+impl Pending {
+    fn new(event: &AuditEvent, lazy: bool, reply: Option<oneshot::Sender<Result<u64, AuditError>>>) -> Pending {
+        Pending {
+            lazy,
+            event_json: encoding::encode_event(event),
+            kind: event.kind(),
+            session_id: event.session_id().map(str::to_owned),
+            principal: event.principal().map(str::to_owned),
+            connection: event.connection().map(str::to_owned),
+            reply,
+        }
+    }
+
+    fn answer(self, result: Result<u64, AuditError>) {
+        if let Some(reply) = self.reply {
+            let _ = reply.send(result);
+        }
+    }
+}
+
+/// Longest a lazy record waits for company before it is committed alone.
+/// Outcome records follow every statement; committing each on its own would
+/// double the fsyncs a session waits behind. A crash inside this window
+/// leaves "outcome unknown", which verify reports as incomplete, not tampering.
+const LAZY_WAIT: Duration = Duration::from_millis(10);
 
 /// A cheap handle to the one writer task of a store.
 #[derive(Clone, Debug)]
@@ -164,17 +193,18 @@ impl AuditLog {
     /// with the store's error. Dropping the future does not cancel the write.
     pub fn append(&self, event: AuditEvent) -> Durable {
         let (reply, receiver) = oneshot::channel();
-        let pending = Pending {
-            event_json: encoding::encode_event(&event),
-            kind: event.kind(),
-            session_id: event.session_id().map(str::to_owned),
-            principal: event.principal().map(str::to_owned),
-            connection: event.connection().map(str::to_owned),
-            reply,
-        };
-        match self.queue.send(Command::Append(pending)) {
+        match self.queue.send(Command::Append(Pending::new(&event, false, Some(reply)))) {
             Ok(()) => Durable { state: DurableState::Waiting(receiver) },
             Err(_) => Durable { state: DurableState::Done(Some(Err(AuditError::Closed))) },
+        }
+    }
+
+    /// Queues a record nothing waits on (an outcome, a session close, a
+    /// refused login). It is committed with the next batch that something
+    /// waits on, or within [`LAZY_WAIT`], and on shutdown.
+    pub fn append_lazy(&self, event: AuditEvent) {
+        if self.queue.send(Command::Append(Pending::new(&event, true, None))).is_err() {
+            tracing::warn!(kind = event.kind(), "audit log closed; record dropped");
         }
     }
 
@@ -302,10 +332,19 @@ impl Writer {
         let mut batch = Vec::with_capacity(self.max_batch.min(4096));
         while let Some(command) = self.commands.blocking_recv() {
             self.take(command, &mut batch);
-            while batch.len() < self.max_batch {
-                match self.commands.try_recv() {
-                    Ok(command) => self.take(command, &mut batch),
-                    Err(_) => break,
+            self.drain_queued(&mut batch);
+            // Only lazy records so far: give a record someone waits on a
+            // moment to arrive and share the fsync.
+            let deadline = Instant::now() + LAZY_WAIT;
+            while batch.iter().all(|p| p.lazy) && batch.len() < self.max_batch {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let commands = &mut self.commands;
+                match self.runtime.block_on(async { tokio::time::timeout(left, commands.recv()).await }) {
+                    Ok(Some(command)) => {
+                        self.take(command, &mut batch);
+                        self.drain_queued(&mut batch);
+                    }
+                    Ok(None) | Err(_) => break,
                 }
             }
             if !batch.is_empty() {
@@ -314,6 +353,16 @@ impl Writer {
         }
         if let Some(WriteStore::Postgres(store)) = self.store.take() {
             self.runtime.block_on(store.close());
+        }
+    }
+
+    /// Adds whatever is already queued, up to `max_batch`.
+    fn drain_queued(&mut self, batch: &mut Vec<Pending>) {
+        while batch.len() < self.max_batch {
+            match self.commands.try_recv() {
+                Ok(command) => self.take(command, batch),
+                Err(_) => break,
+            }
         }
     }
 
@@ -339,7 +388,7 @@ impl Writer {
                     changed
                 });
                 for (i, pending) in batch.drain(..).enumerate() {
-                    let _ = pending.reply.send(Ok(first_seq + i as u64));
+                    pending.answer(Ok(first_seq + i as u64));
                 }
                 if let Some(on_commit) = &self.on_commit {
                     // A panicking callback must not take the writer down with it.
@@ -362,7 +411,7 @@ impl Writer {
                 });
                 tracing::debug!(records, %reason, "audit batch failed");
                 for pending in batch.drain(..) {
-                    let _ = pending.reply.send(Err(AuditError::StoreUnavailable(reason.clone())));
+                    pending.answer(Err(AuditError::StoreUnavailable(reason.clone())));
                 }
             }
         }

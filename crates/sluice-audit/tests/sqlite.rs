@@ -454,3 +454,35 @@ async fn open_errors_are_clear() {
     let err = AuditLog::open("mysql://localhost/x", AuditOptions::default()).await.expect_err("unsupported");
     assert!(err.to_string().contains("sqlite://"), "{err}");
 }
+
+/// A lazy record (an outcome) does not cost a commit of its own when a
+/// record someone waits on follows soon, and is still written when none does.
+#[tokio::test]
+async fn lazy_records_ride_with_the_next_commit_or_go_alone_soon() {
+    let store = TempLog::new();
+    let commits = Arc::new(AtomicUsize::new(0));
+    let options = AuditOptions {
+        max_batch: 1024,
+        on_commit: Some({
+            let commits = commits.clone();
+            Arc::new(move |_| {
+                commits.fetch_add(1, Ordering::Relaxed);
+            })
+        }),
+    };
+    let log = AuditLog::open(&store.url, options).await.expect("open");
+    log.append_lazy(outcome("s", 1, "agent", "clinic"));
+    log.append(request("s", 2, "agent", "clinic")).await.expect("durable");
+    assert_eq!(commits.load(Ordering::Relaxed), 1, "the lazy record shared the waited-on record's commit");
+
+    log.append_lazy(outcome("s", 2, "agent", "clinic"));
+    let started = Instant::now();
+    while commits.load(Ordering::Relaxed) < 2 {
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "a lone lazy record was never written");
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    log.shutdown().await;
+    let report = verify(&store.url).await;
+    assert_eq!(report.records, 3);
+    assert!(report.broken.is_none() && report.incomplete_requests.is_empty(), "{report:?}");
+}

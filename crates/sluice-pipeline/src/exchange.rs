@@ -38,7 +38,7 @@ impl RequestMeta {
             bytes_out: outcome.bytes_out,
             duration_us: self.started.elapsed().as_micros() as u64,
         });
-        drop(self.audit.append(event));
+        self.audit.append_lazy(event);
     }
 }
 

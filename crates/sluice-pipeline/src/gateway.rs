@@ -128,12 +128,12 @@ impl Gateway {
         if let Err(error) = &outcome {
             self.inner.metrics.auth_failures.inc();
             // Recorded, not awaited: nothing was exchanged that needs the record first.
-            drop(self.inner.audit.append(AuditEvent::AuthFailure(AuthFailure {
+            self.inner.audit.append_lazy(AuditEvent::AuthFailure(AuthFailure {
                 protocol: hello.protocol.to_string(),
                 client_addr: hello.client_addr.clone(),
                 connection: Some(hello.connection.to_string()),
                 reason: error.to_string(),
-            })));
+            }));
         }
         outcome
     }

@@ -163,13 +163,13 @@ impl Session {
     pub fn close(self, reason: &str) {
         let metrics = &self.gateway.inner.metrics;
         metrics.sessions_active.dec();
-        drop(self.gateway.inner.audit.append(AuditEvent::SessionClose(SessionClose {
+        self.gateway.inner.audit.append_lazy(AuditEvent::SessionClose(SessionClose {
             session_id: self.meta.id.clone(),
             principal: self.meta.principal.subject.clone(),
             connection: self.meta.connection.name.clone(),
             reason: reason.to_string(),
             requests: self.requests.load(Ordering::Relaxed),
             duration_us: self.opened.elapsed().as_micros() as u64,
-        })));
+        }));
     }
 }
