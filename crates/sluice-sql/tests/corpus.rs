@@ -1,0 +1,244 @@
+//! The bypass corpus (`corpus.toml`): every case must be classified at
+//! least as dangerous as it says, with the flags it lists; benign cases
+//! also bound the kind from above and pin exact tables, so
+//! over-classification fails too.
+
+use std::collections::BTreeSet;
+
+use serde::Deserialize;
+use sluice_sql::{Classifier, PgStringMode, SqlClassification, SqlFlags, StatementKind};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Corpus {
+    case: Vec<Case>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    sql: String,
+    min_kind: StatementKind,
+    max_kind: Option<StatementKind>,
+    #[serde(default)]
+    flags: Vec<String>,
+    #[serde(default)]
+    exact_flags: bool,
+    tables_read: Option<Vec<String>>,
+    tables_written: Option<Vec<String>>,
+    functions: Option<Vec<String>>,
+    statements: Option<u32>,
+    standard_conforming_strings: Option<bool>,
+    technique: String,
+    note: String,
+}
+
+/// The techniques issue 3 section 6 requires for PostgreSQL, plus benign
+/// cases. Every one must appear in the corpus.
+const REQUIRED_TECHNIQUES: &[&str] = &[
+    "dollar_quote",
+    "e_string",
+    "nested_comment",
+    "dml_in_cte",
+    "merge_delete",
+    "copy_dml",
+    "explain_analyze",
+    "keyword_cte",
+    "prepare_execute",
+    "do_execute_format",
+    "rule_trigger_definer",
+    "role_and_system",
+    "select_into",
+    "call",
+    "lock_truncate_vacuum_grant",
+    "large_objects",
+    "server_files",
+    "dblink_fdw",
+    "for_update",
+    "on_conflict",
+    "case_and_quoting",
+    "unicode_escapes",
+    "extended_split",
+    "scs_off",
+    "benign",
+];
+
+fn flag_list(f: &SqlFlags) -> BTreeSet<&'static str> {
+    [
+        ("where_less_write", f.where_less_write),
+        ("multi_statement", f.multi_statement),
+        ("writes_in_cte", f.writes_in_cte),
+        ("copy_program", f.copy_program),
+        ("copy_file", f.copy_file),
+        ("dynamic_sql", f.dynamic_sql),
+        ("prepare_body", f.prepare_body),
+        ("set_role", f.set_role),
+        ("alter_system", f.alter_system),
+        ("security_function", f.security_function),
+        ("unparseable", f.unparseable),
+    ]
+    .into_iter()
+    .filter(|(_, on)| *on)
+    .map(|(name, _)| name)
+    .collect()
+}
+
+const FLAG_NAMES: &[&str] = &[
+    "where_less_write",
+    "multi_statement",
+    "writes_in_cte",
+    "copy_program",
+    "copy_file",
+    "dynamic_sql",
+    "prepare_body",
+    "set_role",
+    "alter_system",
+    "security_function",
+    "unparseable",
+];
+
+fn load() -> Corpus {
+    let text = include_str!("corpus.toml");
+    match toml::from_str(text) {
+        Ok(c) => c,
+        Err(e) => panic!("corpus.toml does not load: {e}"),
+    }
+}
+
+fn check(case: &Case, got: &SqlClassification) -> Vec<String> {
+    let mut problems = Vec::new();
+    if got.kind < case.min_kind {
+        problems.push(format!("kind {:?} is below min_kind {:?}", got.kind, case.min_kind));
+    }
+    if let Some(max) = case.max_kind
+        && got.kind > max
+    {
+        problems.push(format!("kind {:?} is above max_kind {max:?}", got.kind));
+    }
+    let flags = flag_list(&got.flags);
+    for want in &case.flags {
+        if !FLAG_NAMES.contains(&want.as_str()) {
+            problems.push(format!("unknown flag name {want:?} in the corpus"));
+        } else if !flags.contains(want.as_str()) {
+            problems.push(format!("flag {want} missing (got {flags:?})"));
+        }
+    }
+    if case.exact_flags {
+        let want: BTreeSet<&str> = case.flags.iter().map(String::as_str).collect();
+        if want != flags {
+            problems.push(format!("flags {flags:?}, want exactly {want:?}"));
+        }
+    }
+    for (what, want, have) in [
+        ("tables_read", &case.tables_read, &got.tables_read),
+        ("tables_written", &case.tables_written, &got.tables_written),
+        ("functions", &case.functions, &got.functions),
+    ] {
+        if let Some(want) = want {
+            let mut want = want.clone();
+            want.sort();
+            if &want != have {
+                problems.push(format!("{what} {have:?}, want {want:?}"));
+            }
+        }
+    }
+    if let Some(n) = case.statements
+        && got.statements != n
+    {
+        problems.push(format!("statements {}, want {n}", got.statements));
+    }
+    problems
+}
+
+fn mode(case: &Case) -> PgStringMode {
+    PgStringMode { standard_conforming_strings: case.standard_conforming_strings.unwrap_or(true) }
+}
+
+#[test]
+fn bypass_corpus() {
+    let corpus = load();
+    assert!(corpus.case.len() >= 80, "the corpus must hold at least 80 cases");
+    let classifier = Classifier::new(0);
+    let mut failures = Vec::new();
+    for (i, case) in corpus.case.iter().enumerate() {
+        assert!(!case.note.is_empty(), "case {i} has no note");
+        let got = classifier.classify_postgres(&case.sql, mode(case));
+        let problems = check(case, &got);
+        if !problems.is_empty() {
+            failures.push(format!(
+                "case {i} [{}] {:?}\n    {}\n    got {got:?}",
+                case.technique,
+                case.sql,
+                problems.join("\n    ")
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{} corpus failures:\n{}", failures.len(), failures.join("\n"));
+}
+
+#[test]
+fn corpus_covers_every_required_technique() {
+    let corpus = load();
+    let present: BTreeSet<&str> = corpus.case.iter().map(|c| c.technique.as_str()).collect();
+    let missing: Vec<&&str> = REQUIRED_TECHNIQUES.iter().filter(|t| !present.contains(**t)).collect();
+    assert!(missing.is_empty(), "techniques without a case: {missing:?}");
+}
+
+/// `pg_query`'s own helpers are a lower bound: every table and function they
+/// report must be in the classification (they miss some, never the other
+/// way round).
+#[test]
+fn never_fewer_names_than_pg_query_helpers() {
+    let corpus = load();
+    let classifier = Classifier::new(0);
+    let mut failures = Vec::new();
+    for case in &corpus.case {
+        let mode = mode(case);
+        let opts = if mode.standard_conforming_strings {
+            pg_query::ParserOptions::DEFAULT
+        } else {
+            pg_query::ParserOptions::DISABLE_STANDARD_CONFORMING_STRINGS
+        };
+        let Ok(parsed) = pg_query::parse(&case.sql, opts) else {
+            continue;
+        };
+        let got = classifier.classify_postgres(&case.sql, mode);
+        if got.kind == StatementKind::Admin {
+            continue; // lists may be partial for Admin statements, by design
+        }
+        // pg_query joins name parts without quoting; compare without quotes.
+        let unquote = |s: &str| s.replace('"', "");
+        let ours: BTreeSet<String> = got.tables_read.iter().chain(&got.tables_written).map(|t| unquote(t)).collect();
+        for table in parsed.tables() {
+            if !ours.contains(&unquote(&table)) {
+                failures.push(format!("{:?}: table {table} missing from {ours:?}", case.sql));
+            }
+        }
+        // A function being created or dropped is not called.
+        let defined = parsed.ddl_functions();
+        for function in parsed.functions() {
+            if !defined.contains(&function) && !got.functions.contains(&function) {
+                failures.push(format!("{:?}: function {function} missing from {:?}", case.sql, got.functions));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Without a backslash the session's string mode cannot change the result
+/// (`U&''` literals aside, which the server refuses when the mode is off).
+#[test]
+fn mode_is_irrelevant_without_backslashes() {
+    let corpus = load();
+    let classifier = Classifier::new(0);
+    for case in &corpus.case {
+        if PgStringMode::affects(&case.sql) || case.sql.to_ascii_uppercase().contains("U&'") {
+            continue;
+        }
+        let on = classifier.classify_postgres(&case.sql, PgStringMode::STANDARD);
+        let off = classifier.classify_postgres(&case.sql, PgStringMode::BACKSLASH_ESCAPES);
+        assert_eq!(on.kind, off.kind, "{}", case.sql);
+        assert_eq!(on.flags, off.flags, "{}", case.sql);
+        assert_eq!(on.tables_read, off.tables_read, "{}", case.sql);
+    }
+}
