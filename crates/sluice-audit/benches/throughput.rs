@@ -31,6 +31,7 @@ fn event(task: u64, n: u64) -> AuditEvent {
             param_count: 0,
             params_sha256: None,
             decision: DecisionSummary { verdict: Verdict::Allow, policies: vec!["allow-read".into()], reason: None },
+            classification: None,
         })
     } else {
         AuditEvent::Outcome(OutcomeEvent {

@@ -3,8 +3,9 @@
 //! Field order is part of the canonical encoding: append new fields at the end
 //! of a struct, with `#[serde(default)]`, so old records still verify.
 
-use crate::{DecisionSummary, Principal};
+use crate::{DecisionSummary, Principal, SqlClassification};
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -99,6 +100,10 @@ pub struct RequestEvent {
     pub param_count: u32,
     pub params_sha256: Option<String>,
     pub decision: DecisionSummary,
+    /// What the classifier made of the statement (kind, tables, flags,
+    /// fingerprint); absent in records written before classification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classification: Option<Arc<SqlClassification>>,
 }
 
 /// How a request ended. Follows its `RequestEvent`; a request with no outcome

@@ -64,8 +64,17 @@ pub async fn serve_client(ctx: Arc<PgContext>, tcp: TcpStream, peer: SocketAddr)
         Ok(Admitted::Gone) | Err(_) => return,
     };
     let Session { session, client, upstream, cancel_key: _cancel_key } = *admitted;
+    // The upstream reported the session's string mode at startup.
+    let standard_conforming_strings = !upstream.startup_frames.iter().any(|frame| {
+        matches!(
+            codec::BackendMessage::decode(frame),
+            Ok(codec::BackendMessage::ParameterStatus { name: "standard_conforming_strings", value: "off" })
+        )
+    });
     let end = relay::relay(
         &session,
+        &ctx.classifier,
+        standard_conforming_strings,
         client,
         buf,
         upstream.stream,

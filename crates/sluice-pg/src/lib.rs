@@ -32,6 +32,9 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use upstream::{UpstreamError, UpstreamTarget};
 
+/// Distinct statement texts whose classification is kept.
+const CLASSIFIER_CACHE_ENTRIES: usize = 16_384;
+
 /// PostgreSQL messages may be up to 1 GiB; anything longer is refused.
 pub const MAX_FRAME: usize = 1 << 30;
 
@@ -52,6 +55,9 @@ pub struct PgContext {
     tls_acceptor: Option<tokio_rustls::TlsAcceptor>,
     plaintext_auth: PlaintextAuth,
     cancels: Arc<CancelRegistry>,
+    /// Shared by every session, so a statement any client sent before is a
+    /// cache hit for all.
+    classifier: sluice_sql::Classifier,
     max_frame: usize,
 }
 
@@ -82,6 +88,7 @@ impl PgContext {
             tls_acceptor,
             plaintext_auth,
             cancels: Arc::default(),
+            classifier: sluice_sql::Classifier::new(CLASSIFIER_CACHE_ENTRIES),
             max_frame: MAX_FRAME,
         }))
     }

@@ -12,9 +12,11 @@
 use crate::codec::{self, BackendMessage, Frame, FrontendMessage, Severity, encode};
 use bytes::BytesMut;
 use sha2::{Digest, Sha256};
-use sluice_model::{Action, MaskPlan, OutcomeStatus, SqlStatement};
+use sluice_model::{Action, MaskPlan, OutcomeStatus, SqlClassification, SqlStatement};
 use sluice_pipeline::{Adapter, Exchange, Outcome, PendingCommit, Refusal, RefusalKind, Release, Session};
+use sluice_sql::{Classifier, PgStringMode};
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
@@ -107,14 +109,22 @@ impl Tracked {
 }
 
 /// The queue between the two directions.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inflight {
     queue: Mutex<VecDeque<Expect>>,
     /// Wakes the response side when a refusal is queued, or shutdown begins.
     wake: Notify,
+    /// The session's `standard_conforming_strings`, as the upstream last
+    /// reported it (ParameterStatus): it changes how a string splits into
+    /// statements, so the classifier must read the text the same way.
+    standard_conforming_strings: AtomicBool,
 }
 
 impl Inflight {
+    fn string_mode(&self) -> PgStringMode {
+        PgStringMode { standard_conforming_strings: self.standard_conforming_strings.load(Ordering::Relaxed) }
+    }
+
     fn push(&self, expect: Expect) {
         self.queue.lock().unwrap_or_else(|p| p.into_inner()).push_back(expect);
     }
@@ -143,6 +153,7 @@ enum PgRequest {
 #[derive(Debug)]
 struct RequestSide<'a> {
     inflight: &'a Inflight,
+    classifier: &'a Classifier,
     /// Bytes waiting to be written upstream, in order.
     upstream_out: BytesMut,
     /// After a refused Execute: drop messages until Sync, as PostgreSQL does
@@ -160,22 +171,14 @@ impl Adapter for RequestSide<'_> {
     type Error = std::convert::Infallible;
 
     fn describe(&self, request: &PgRequest) -> Action {
-        Action::Sql(match request {
-            PgRequest::Query { sql, .. } => SqlStatement {
-                text: sql.clone(),
-                param_count: 0,
-                params_sha256: None,
-                extended: false,
-                classification: None,
-            },
-            PgRequest::Execute { portal, .. } => SqlStatement {
-                text: portal.sql.to_string(),
-                param_count: portal.param_count,
-                params_sha256: portal.params_sha256.clone(),
-                extended: true,
-                classification: None,
-            },
-        })
+        let (text, param_count, params_sha256, extended) = match request {
+            PgRequest::Query { sql, .. } => (sql.clone(), 0, None, false),
+            PgRequest::Execute { portal, .. } => {
+                (portal.sql.to_string(), portal.param_count, portal.params_sha256.clone(), true)
+            }
+        };
+        let classification = Some(self.classify(&text));
+        Action::Sql(SqlStatement { text, param_count, params_sha256, extended, classification })
     }
 
     async fn forward(&mut self, request: PgRequest, mut exchange: Exchange) -> Result<(), Self::Error> {
@@ -207,6 +210,21 @@ impl Adapter for RequestSide<'_> {
 }
 
 impl RequestSide<'_> {
+    /// Classifies in the session's string mode. A text whose reading depends
+    /// on the mode is also read the other way and the more dangerous reading
+    /// wins: a `SET standard_conforming_strings` pipelined just ahead of it
+    /// may not have been answered yet.
+    fn classify(&self, text: &str) -> Arc<SqlClassification> {
+        let mode = self.inflight.string_mode();
+        let classification = self.classifier.classify_postgres(text, mode);
+        if !PgStringMode::affects(text) {
+            return classification;
+        }
+        let other = PgStringMode { standard_conforming_strings: !mode.standard_conforming_strings };
+        let alternative = self.classifier.classify_postgres(text, other);
+        if alternative.kind > classification.kind { alternative } else { classification }
+    }
+
     /// Waits for the records of overlapped reads, which releases (or, if the
     /// store failed, refuses) their responses. After a refused Execute the
     /// client's messages up to Sync are discarded, as after any error.
@@ -295,8 +313,11 @@ impl RequestSide<'_> {
 
 /// Runs a session until either side ends it. Returns why it ended; the
 /// caller records the session close.
+#[allow(clippy::too_many_arguments)]
 pub async fn relay<C, U>(
     session: &Session,
+    classifier: &Classifier,
+    standard_conforming_strings: bool,
     client: C,
     mut client_buf: BytesMut,
     upstream: U,
@@ -310,11 +331,16 @@ where
 {
     let (mut client_rd, mut client_wr) = tokio::io::split(client);
     let (mut upstream_rd, mut upstream_wr) = tokio::io::split(upstream);
-    let inflight = Inflight::default();
+    let inflight = Inflight {
+        queue: Mutex::default(),
+        wake: Notify::new(),
+        standard_conforming_strings: AtomicBool::new(standard_conforming_strings),
+    };
 
     let requests = async {
         let mut side = RequestSide {
             inflight: &inflight,
+            classifier,
             upstream_out: BytesMut::with_capacity(8192),
             discarding: false,
             statements: HashMap::new(),
@@ -527,6 +553,12 @@ fn relay_backend(inflight: &Inflight, frame: &Frame, out: &mut BytesMut) -> Resu
         }
     }
     out.extend_from_slice(&frame.bytes);
+    if frame.tag == b'S'
+        && let BackendMessage::ParameterStatus { name: "standard_conforming_strings", value } =
+            BackendMessage::decode(frame)?
+    {
+        inflight.standard_conforming_strings.store(value == "on", Ordering::Relaxed);
+    }
     let mut status = None;
     match (frame.tag, queue.front_mut()) {
         (b'1' | b'2' | b'3', Some(Expect::Complete)) | (b'T' | b'n', Some(Expect::Describe)) => {

@@ -110,8 +110,10 @@ impl Session {
 
         let n = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
         let request_id = format!("{}:{n}", self.meta.id);
-        let (text, param_count, params_sha256) = match &action {
-            Action::Sql(sql) => (sql.text.clone(), sql.param_count, sql.params_sha256.clone()),
+        let (text, param_count, params_sha256, classification) = match &action {
+            Action::Sql(sql) => {
+                (sql.text.clone(), sql.param_count, sql.params_sha256.clone(), sql.classification.clone())
+            }
         };
         let record = AuditEvent::Request(RequestEvent {
             request_id: request_id.clone(),
@@ -123,6 +125,7 @@ impl Session {
             param_count,
             params_sha256,
             decision: decision.summary(),
+            classification,
         });
         let meta =
             RequestMeta { session: self.meta.clone(), audit: self.gateway.inner.audit.clone(), request_id, started };

@@ -64,6 +64,10 @@ fn every_statement_is_searchable_and_an_edited_record_is_named() {
     let denied =
         records(&sluice, "request").into_iter().find(|r| r["event"]["statement"] == "alter system reset all").unwrap();
     assert_eq!(denied["event"]["decision"]["verdict"], "deny");
+    assert_eq!(denied["event"]["classification"]["kind"], "admin");
+    assert_eq!(denied["event"]["classification"]["flags"]["alter_system"], true);
+    let read = records(&sluice, "request").into_iter().find(|r| r["event"]["statement"] == sent[3]).unwrap();
+    assert_eq!(read["event"]["classification"]["kind"], "read", "{read}");
     assert_eq!(denied["event"]["principal"], "test-agent");
 
     let verify = sluice.cli(&["audit", "verify"]);
@@ -100,6 +104,27 @@ fn an_unwritable_store_refuses_with_53300_and_service_resumes() {
     assert_eq!((*tag, raw::sqlstate(body).as_str()), (b'E', "53300"), "{messages:?}");
     assert!(raw::error_message(body).contains("disk is read-only"), "{}", raw::error_message(body));
     assert_eq!(db.sql("select count(*) from writes where n = 2"), "0", "an unrecorded statement reached PostgreSQL");
+    // A pure read is forwarded while its record commits; when the commit
+    // fails its result is withheld and replaced by the same error, in simple
+    // and in extended mode (where the rest of the batch is discarded).
+    let messages = run(&mut client, "select 'secret-row'");
+    let tags: String = messages.iter().map(|(t, _)| *t as char).collect();
+    assert_eq!(tags, "EZ", "{messages:?}");
+    assert_eq!(raw::sqlstate(&messages[0].1), "53300");
+    let mut batch = Vec::new();
+    batch.extend(raw::parse("", "select 'secret-row'"));
+    batch.extend(raw::bind("", ""));
+    batch.extend(raw::execute(""));
+    batch.extend(raw::parse("", "insert into writes values (4)"));
+    batch.extend(raw::bind("", ""));
+    batch.extend(raw::execute(""));
+    batch.extend(raw::sync());
+    client.send(&batch);
+    let messages = client.read_until_ready();
+    assert!(!messages.iter().any(|(t, b)| *t == b'D' || b.windows(10).any(|w| w == b"secret-row")), "{messages:?}");
+    let (tag, body) = messages.iter().find(|(t, _)| *t == b'E').expect("an error");
+    assert_eq!((*tag, raw::sqlstate(body).as_str()), (b'E', "53300"));
+    assert_eq!(db.sql("select count(*) from writes where n = 4"), "0", "a statement after the refused read ran");
     let (status, body) = healthz(&sluice);
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("disk is read-only"), "{body}");

@@ -44,6 +44,7 @@ pub fn request(session: &str, n: u64, subject: &str, connection: &str) -> AuditE
         param_count: 0,
         params_sha256: None,
         decision: DecisionSummary { verdict: Verdict::Allow, policies: vec!["allow-read".into()], reason: None },
+        classification: None,
     })
 }
 
