@@ -161,8 +161,10 @@ struct RequestSide<'a> {
     discarding: bool,
     statements: HashMap<String, Arc<str>>,
     portals: HashMap<String, Portal>,
-    /// Commits of overlapped reads already forwarded; awaited before the
-    /// next client message is handled, and before waiting on the client.
+    /// Commits of overlapped reads already forwarded, each with whether a
+    /// failure must discard the client's messages up to the next Sync (an
+    /// Execute whose Sync has not been seen yet). Awaited before the next
+    /// Query or Execute is forwarded, and before waiting on the client.
     pending_commits: Vec<(PendingCommit, bool)>,
 }
 
@@ -229,8 +231,8 @@ impl RequestSide<'_> {
     /// store failed, refuses) their responses. After a refused Execute the
     /// client's messages up to Sync are discarded, as after any error.
     async fn settle_commits(&mut self) {
-        for (commit, execute) in self.pending_commits.drain(..) {
-            if commit.wait().await.is_err() && execute {
+        for (commit, discard_after) in self.pending_commits.drain(..) {
+            if commit.wait().await.is_err() && discard_after {
                 self.discarding = true;
             }
         }
@@ -284,6 +286,11 @@ impl RequestSide<'_> {
             FrontendMessage::Describe { .. } => Some(Expect::Describe),
             FrontendMessage::Sync => {
                 self.discarding = false;
+                // A withheld read behind this Sync ends its batch here: there
+                // is nothing after it for the client to expect skipped.
+                for (_, discard_after) in &mut self.pending_commits {
+                    *discard_after = false;
+                }
                 Some(Expect::Sync)
             }
             FrontendMessage::Flush
@@ -354,9 +361,11 @@ where
                     Ok(None) => break,
                     Err(e) => return SessionEnd::ClientProtocol(e.to_string()),
                 };
-                if !side.pending_commits.is_empty() {
-                    // Send the overlapped read on its way, then wait for its
-                    // record before anything after it goes upstream.
+                if !side.pending_commits.is_empty() && matches!(frame.tag, b'Q' | b'E') {
+                    // Nothing that executes goes upstream behind an overlapped
+                    // read until its record is durable: if the record fails,
+                    // the client is told the rest of the batch was skipped,
+                    // and it must have been.
                     if let Err(e) = upstream_wr.write_all(&side.upstream_out).await {
                         return SessionEnd::UpstreamLost(e.to_string());
                     }
@@ -376,6 +385,8 @@ where
                 side.upstream_out.clear();
             }
             if !side.pending_commits.is_empty() {
+                // The read (and its Sync) is upstream; its round trip now
+                // overlaps the record's commit.
                 side.settle_commits().await;
             }
             tokio::select! {
@@ -444,6 +455,7 @@ where
 {
     let mut out = BytesMut::with_capacity(16 * 1024);
     let mut transaction_status = b'I';
+    let mut discarding = false;
     loop {
         let mut held = false;
         loop {
@@ -457,7 +469,7 @@ where
                 Ok(None) => break,
                 Err(e) => return SessionEnd::UpstreamLost(format!("malformed message from the target: {e}")),
             };
-            match relay_backend(inflight, &frame, &mut out) {
+            match relay_backend(inflight, &frame, &mut out, &mut discarding) {
                 Ok(Some(status)) => transaction_status = status,
                 Ok(None) => {}
                 Err(e) => return SessionEnd::UpstreamLost(format!("malformed message from the target: {e}")),
@@ -529,15 +541,39 @@ fn deliver_refusals(inflight: &Inflight, out: &mut BytesMut, transaction_status:
 
 /// Relays one upstream message and updates the queue. Returns the new
 /// transaction status when the message is ReadyForQuery.
-fn relay_backend(inflight: &Inflight, frame: &Frame, out: &mut BytesMut) -> Result<Option<u8>, codec::CodecError> {
+fn relay_backend(
+    inflight: &Inflight,
+    frame: &Frame,
+    out: &mut BytesMut,
+    discarding: &mut bool,
+) -> Result<Option<u8>, codec::CodecError> {
     let mut queue = inflight.lock();
+    if *discarding {
+        // After a withheld Execute the client expects nothing until
+        // ReadyForQuery, as after any error: drop what the upstream still
+        // answers for the rest of the batch.
+        if frame.tag != b'Z' {
+            if matches!(frame.tag, b'A' | b'S') {
+                out.extend_from_slice(&frame.bytes);
+            }
+            return Ok(None);
+        }
+        *discarding = false;
+    }
     let head = queue.front_mut();
     if let Some(expect) = head {
+        let execute = matches!(expect, Expect::Execute(_));
         match relay_suppressed(expect, frame, out)? {
             Suppressed::No => {}
             Suppressed::Consumed => return Ok(None),
             Suppressed::Done(status) => {
                 pop_tracked(&mut queue, false);
+                if execute {
+                    while !matches!(queue.front(), None | Some(Expect::Sync)) {
+                        pop_tracked(&mut queue, true);
+                    }
+                    *discarding = true;
+                }
                 return Ok(status);
             }
         }
