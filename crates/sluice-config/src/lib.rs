@@ -78,6 +78,9 @@ impl Config {
                 anchor(ca);
             }
         }
+        if let Some(dir) = &mut self.policy.dir {
+            anchor(dir);
+        }
         self.storage.anchor_sqlite_path(base);
     }
 

@@ -178,8 +178,13 @@ fn default_leeway() -> Duration {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
+    /// A folder of Cedar policies (`*.cedar`); relative to the config file.
+    /// When set, every request is decided by them (default deny). When
+    /// absent, only the built-in guardrails apply.
+    pub dir: Option<PathBuf>,
     /// Extra statement prefixes to refuse, on top of the built-in guardrails
     /// (case-insensitive, whitespace-normalised, e.g. `"drop database"`).
+    /// Used only without `dir`.
     #[serde(default)]
     pub deny_statements: Vec<String>,
 }

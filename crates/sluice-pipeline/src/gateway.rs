@@ -4,6 +4,7 @@
 //! record), and the shutdown signal with its session tracker.
 //! Does not: speak any protocol, or hold per-request state.
 
+use crate::decide::Decider;
 use crate::guardrails::Guardrails;
 use crate::metrics::Metrics;
 use crate::session::Session;
@@ -11,6 +12,7 @@ use sluice_audit::{AuditError, AuditLog};
 use sluice_config::{Config, Connection};
 use sluice_identity::{Authenticator, IdentityError};
 use sluice_model::{AuditEvent, AuthFailure, Principal, SessionOpen};
+use sluice_policy::PolicyEngine;
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -27,7 +29,8 @@ pub(crate) struct Inner {
     pub(crate) config: Arc<Config>,
     pub(crate) authenticator: Authenticator,
     pub(crate) audit: AuditLog,
-    pub(crate) guardrails: Guardrails,
+    /// Cedar policies, or the built-in guardrails when none are configured.
+    pub(crate) decider: Decider,
     /// Connections by name, shared with the sessions that use them.
     pub(crate) connections: HashMap<String, Arc<Connection>>,
     pub(crate) metrics: Metrics,
@@ -60,15 +63,26 @@ pub struct ClientHello<'a> {
 }
 
 impl Gateway {
-    pub fn new(config: Arc<Config>, authenticator: Authenticator, audit: AuditLog, metrics: Metrics) -> Gateway {
-        let guardrails = Guardrails::new(&config.policy.deny_statements);
+    /// `policies`: the loaded Cedar policies, or `None` for the built-in
+    /// guardrails only.
+    pub fn new(
+        config: Arc<Config>,
+        authenticator: Authenticator,
+        audit: AuditLog,
+        metrics: Metrics,
+        policies: Option<PolicyEngine>,
+    ) -> Gateway {
+        let decider = match policies {
+            Some(engine) => Decider::Cedar(Box::new(engine)),
+            None => Decider::Guardrails(Guardrails::new(&config.policy.deny_statements)),
+        };
         let connections = config.connections.iter().map(|c| (c.name.clone(), Arc::new(c.clone()))).collect();
         Gateway {
             inner: Arc::new(Inner {
                 config,
                 authenticator,
                 audit,
-                guardrails,
+                decider,
                 connections,
                 metrics,
                 shutdown: CancellationToken::new(),
@@ -162,6 +176,7 @@ impl Gateway {
         self.inner.audit.append(event).await?;
         self.inner.metrics.sessions_opened.inc();
         self.inner.metrics.sessions_active.inc();
-        Ok(Session::new(self.clone(), session_id, principal, connection, hello.client_addr.clone()))
+        let policy = self.inner.decider.prepare(&principal, &connection.name);
+        Ok(Session::new(self.clone(), session_id, principal, connection, hello.client_addr.clone(), policy))
     }
 }

@@ -12,9 +12,12 @@
 //!   and `open_session` live here.
 //! - [`session`]: `Session::submit`, the function that owns the phase order.
 //! - [`exchange`]: `Exchange` (an admitted request on its way) and `Refusal`.
-//! - [`guardrails`]: the built-in `decide` (replaced by Cedar policy later).
+//! - `decide`: Cedar policies (`sluice-policy`) or, without a policy dir,
+//!   the built-in [`guardrails`].
+//! - [`guardrails`]: the built-in `decide` for configs without policies.
 //! - [`metrics`]: Prometheus counters the server exposes.
 
+mod decide;
 pub mod exchange;
 pub mod gateway;
 pub mod guardrails;

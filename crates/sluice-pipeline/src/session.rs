@@ -5,6 +5,7 @@
 //! Does not: parse protocols (the adapter describes its request) or relay
 //! responses (the adapter does that, through the `Exchange`).
 
+use crate::decide::SessionPolicy;
 use crate::exchange::{Exchange, Outcome, Refusal, RefusalKind, RequestMeta};
 use crate::gateway::Gateway;
 use sluice_config::Connection;
@@ -47,6 +48,8 @@ pub trait Adapter {
 pub struct Session {
     gateway: Gateway,
     meta: Arc<SessionMeta>,
+    /// Policy state prepared once for this principal and connection.
+    policy: SessionPolicy,
     requests: AtomicU64,
     opened: Instant,
 }
@@ -67,10 +70,12 @@ impl Session {
         principal: Principal,
         connection: Arc<Connection>,
         client_addr: String,
+        policy: SessionPolicy,
     ) -> Session {
         Session {
             gateway,
             meta: Arc::new(SessionMeta { id, principal, connection, client_addr }),
+            policy,
             requests: AtomicU64::new(0),
             opened: Instant::now(),
         }
@@ -104,7 +109,14 @@ impl Session {
     pub async fn submit<A: Adapter>(&self, adapter: &mut A, request: A::Request) -> Result<(), A::Error> {
         let started = Instant::now();
         let action = adapter.describe(&request);
-        let decision = self.gateway.inner.guardrails.decide(&self.meta.principal, &action);
+        let meta = &self.meta;
+        let decision = self.gateway.inner.decider.decide(
+            &self.policy,
+            &meta.principal,
+            &meta.connection.name,
+            &meta.client_addr,
+            &action,
+        );
         let metrics = &self.gateway.inner.metrics;
         metrics.count_decision(decision.verdict());
 

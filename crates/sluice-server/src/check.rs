@@ -44,6 +44,15 @@ pub async fn check(config: &Config) -> Vec<CheckLine> {
             Err(e) => Err(e.to_string()),
         },
     });
+    if let Some(dir) = &config.policy.dir {
+        lines.push(CheckLine {
+            what: format!("policies in {}", dir.display()),
+            result: match sluice_policy::PolicyEngine::load_dir(dir) {
+                Ok(engine) => Ok(format!("{} policies valid against the schema", engine.policy_names().count())),
+                Err(e) => Err(e.to_string()),
+            },
+        });
+    }
     match Authenticator::new(&config.identity) {
         Ok(authenticator) => {
             for (issuer, result) in authenticator.check_providers().await {

@@ -30,6 +30,8 @@ pub enum ServerError {
     Identity(#[from] sluice_identity::IdentityError),
     #[error("{0}")]
     Postgres(#[from] sluice_pg::PgError),
+    #[error("policies: {0}")]
+    Policy(#[from] sluice_policy::PolicyError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
 }
@@ -65,7 +67,8 @@ impl Server {
         };
         let audit = AuditLog::open(&config.storage.url, options).await?;
         let authenticator = Authenticator::new(&config.identity)?;
-        let gateway = Gateway::new(config.clone(), authenticator, audit, metrics.clone());
+        let policies = config.policy.dir.as_deref().map(sluice_policy::PolicyEngine::load_dir).transpose()?;
+        let gateway = Gateway::new(config.clone(), authenticator, audit, metrics.clone(), policies);
 
         let pg = match config.listeners.postgres {
             Some(addr) => {

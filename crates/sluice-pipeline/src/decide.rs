@@ -1,0 +1,102 @@
+//! The decide phase: Cedar policies when `[policy] dir` is set, the built-in
+//! guardrails otherwise.
+//!
+//! Owns: turning a `PolicyDecision` into the model's `Decision`, failing
+//! closed on what this version cannot carry out yet.
+//! Does not: evaluate policy itself (sluice-policy does) or do IO.
+
+use crate::guardrails::Guardrails;
+use sluice_model::{Action, Decision, Denial, HoldRule, Plan, Principal};
+use sluice_policy::{Budget, PolicyDecision, PolicyEngine, PreparedPrincipal, SqlRequest};
+use std::net::SocketAddr;
+
+#[derive(Debug)]
+pub(crate) enum Decider {
+    Guardrails(Guardrails),
+    Cedar(Box<PolicyEngine>),
+}
+
+/// What a session keeps for its decisions.
+#[derive(Debug)]
+pub(crate) enum SessionPolicy {
+    None,
+    /// The principal's Cedar entities, built once per session.
+    Prepared(Box<PreparedPrincipal>),
+}
+
+impl Decider {
+    pub(crate) fn prepare(&self, principal: &Principal, connection: &str) -> SessionPolicy {
+        match self {
+            Decider::Guardrails(_) => SessionPolicy::None,
+            Decider::Cedar(engine) => SessionPolicy::Prepared(Box::new(engine.prepare(principal, connection))),
+        }
+    }
+
+    pub(crate) fn decide(
+        &self,
+        session: &SessionPolicy,
+        principal: &Principal,
+        connection: &str,
+        client_addr: &str,
+        action: &Action,
+    ) -> Decision {
+        let engine = match self {
+            Decider::Guardrails(guardrails) => return guardrails.decide(principal, action),
+            Decider::Cedar(engine) => engine,
+        };
+        let Action::Sql(sql) = action;
+        let Some(classification) = &sql.classification else {
+            return Decision::Deny(denial("sluice.unclassified", "the statement could not be classified", None));
+        };
+        let request = SqlRequest {
+            principal,
+            connection,
+            classification,
+            client_addr: client_addr.parse::<SocketAddr>().ok().map(|a| a.ip()),
+            now: chrono::Utc::now(),
+            default_schema: None,
+        };
+        let decision = match session {
+            SessionPolicy::Prepared(prepared) => engine.decide_prepared(prepared, &request),
+            SessionPolicy::None => engine.decide(&request),
+        };
+        into_decision(decision)
+    }
+}
+
+fn denial(policy: &str, reason: &str, remedy: Option<String>) -> Denial {
+    Denial { policy: policy.to_string(), reason: reason.to_string(), remedy }
+}
+
+/// The model's decision. Masking profiles and budgets are obligations this
+/// version cannot enforce yet, so a decision that carries one is refused
+/// rather than run without it (fail closed).
+fn into_decision(decision: PolicyDecision) -> Decision {
+    let unenforceable = |policies: &[String], mask: &Option<String>, budget: &Budget| {
+        (mask.is_some() || *budget != Budget::default()).then(|| {
+            Decision::Deny(denial(
+                &policies.join(","),
+                "the permitting policy sets a masking profile or a budget, which this Sluice version cannot enforce yet",
+                Some("remove @mask/@budget from the policy, or upgrade Sluice".into()),
+            ))
+        })
+    };
+    match decision {
+        PolicyDecision::Allow { policies, mask_profile, budget } => {
+            if let Some(refused) = unenforceable(&policies, &mask_profile, &budget) {
+                return refused;
+            }
+            Decision::Allow(Plan { policies, ..Plan::default() })
+        }
+        PolicyDecision::Deny { policies, reason, remedy } => {
+            let policy = if policies.is_empty() { "default-deny".to_string() } else { policies.join(",") };
+            Decision::Deny(denial(&policy, &reason, Some(remedy)))
+        }
+        PolicyDecision::Hold { policies, reason, mask_profile, budget } => {
+            if let Some(refused) = unenforceable(&policies, &mask_profile, &budget) {
+                return refused;
+            }
+            Decision::Hold(HoldRule { policy: policies.join(","), reason })
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! Cedar policy in the real gateway: a principal gets what a permit allows
+//! and nothing else, a WHERE-less DELETE is held as "requires approval", and
+//! a broken policy file stops startup and `sluice check` with its file and line.
+
+mod support;
+
+use support::raw::{self, RawClient};
+use support::{ScratchDb, Sluice, api_key, config, sluice_cli};
+
+const POLICIES: &str = r#"
+@id("analysts-read-notes")
+permit (principal in Sluice::Group::"analysts", action == Sluice::Action::"sql:read", resource == Sluice::Connection::"patients")
+when { ["notes"].containsAll(context.tables_read) };
+
+@id("analysts-write-notes")
+permit (principal in Sluice::Group::"analysts", action == Sluice::Action::"sql:write", resource == Sluice::Connection::"patients")
+when { ["notes"].containsAll(context.tables_written) && ["notes"].containsAll(context.tables_read) };
+
+@id("where-less-write-needs-approval")
+@hold("UPDATE or DELETE without WHERE changes every row of the table")
+forbid (principal, action, resource) when { context.where_less_write };
+"#;
+
+fn start_with_policies(db: &ScratchDb, policies: &str) -> (Sluice, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("team.cedar"), policies).unwrap();
+    let (key, hash) = api_key();
+    let extra = format!("[policy]\ndir = \"{}\"\n", dir.path().display());
+    (Sluice::start(&config(&hash, "patients", &db.name, "sqlite://data/audit.db", &extra)), key, dir)
+}
+
+fn run(client: &mut RawClient, sql: &str) -> Vec<(u8, Vec<u8>)> {
+    client.send(&raw::query(sql));
+    client.read_until_ready()
+}
+
+fn error(messages: &[(u8, Vec<u8>)]) -> Option<(String, String)> {
+    messages.iter().find(|(t, _)| *t == b'E').map(|(_, b)| (raw::sqlstate(b), raw::error_message(b)))
+}
+
+#[test]
+fn permits_allow_only_what_they_name_and_where_less_deletes_are_held() {
+    let db = ScratchDb::create("sluice_policy");
+    db.sql("CREATE TABLE notes (id int, body text); INSERT INTO notes VALUES (1, 'a'), (2, 'b'); CREATE TABLE secrets (x int)");
+    let (sluice, key, _policies) = start_with_policies(&db, POLICIES);
+    let mut client = RawClient::login(sluice.port(), "patients", &key);
+
+    assert_eq!(error(&run(&mut client, "select count(*) from notes")), None);
+
+    let (code, message) = error(&run(&mut client, "select * from secrets")).expect("reading secrets is refused");
+    assert_eq!(code, "42501");
+    assert!(message.contains("no policy permits sql:read"), "{message}");
+
+    let (code, message) = error(&run(&mut client, "delete from notes")).expect("a WHERE-less delete is held");
+    assert_eq!(code, "42501");
+    assert!(message.contains("requires approval") && message.contains("where-less-write-needs-approval"), "{message}");
+    assert_eq!(db.sql("select count(*) from notes"), "2", "the held delete ran");
+
+    assert_eq!(error(&run(&mut client, "delete from notes where id = 1")), None);
+    assert_eq!(db.sql("select count(*) from notes"), "1");
+
+    let (code, _) = error(&run(&mut client, "insert into secrets values (1)")).expect("writing secrets is refused");
+    assert_eq!(code, "42501");
+    assert_eq!(db.sql("select count(*) from secrets"), "0");
+
+    // Every decision is in the audit record, with the policies that made it.
+    let out = sluice.cli(&["audit", "search", "--kind", "request", "--json"]);
+    let records: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let decision =
+        |sql: &str| records.iter().find(|r| r["event"]["statement"] == sql).unwrap()["event"]["decision"].clone();
+    assert_eq!(decision("select count(*) from notes")["policies"], serde_json::json!(["analysts-read-notes"]));
+    assert_eq!(decision("delete from notes")["verdict"], "hold");
+    assert_eq!(decision("select * from secrets")["verdict"], "deny");
+}
+
+#[test]
+fn a_broken_policy_stops_serve_and_check_naming_file_and_line() {
+    let db = ScratchDb::create("sluice_policy");
+    let broken = POLICIES
+        .replace("context.tables_read) };\n\n@id(\"analysts-write", "context.tabels_read) };\n\n@id(\"analysts-write");
+    assert_ne!(broken, POLICIES);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("team.cedar"), &broken).unwrap();
+    let (_, hash) = api_key();
+    let config_dir = tempfile::tempdir().unwrap();
+    let config_path = config_dir.path().join("sluice.toml");
+    let extra = format!("[policy]\ndir = \"{}\"\n", dir.path().display());
+    std::fs::write(&config_path, config(&hash, "patients", &db.name, "sqlite://data/audit.db", &extra)).unwrap();
+
+    let check = sluice_cli(&["check"], &config_path);
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    assert!(!check.status.success(), "{stdout}");
+    let fail = stdout.lines().find(|l| l.contains("FAIL")).unwrap_or_else(|| panic!("no FAIL line:\n{stdout}"));
+    assert!(fail.contains("team.cedar") && fail.contains("line 4") && fail.contains("tabels_read"), "{fail}");
+
+    let serve = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["serve", "--config"])
+        .arg(&config_path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&serve.stderr);
+    assert!(!serve.status.success());
+    assert!(stderr.contains("team.cedar") && stderr.contains("line 4"), "{stderr}");
+}
