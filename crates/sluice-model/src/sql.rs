@@ -52,6 +52,41 @@ pub struct SqlFlags {
     pub unparseable: bool,
 }
 
+impl SqlFlags {
+    /// Every flag's name, as written in audit records and Cedar contexts, in
+    /// the order of [`SqlFlags::values`].
+    pub const NAMES: [&'static str; 11] = [
+        "where_less_write",
+        "multi_statement",
+        "writes_in_cte",
+        "copy_program",
+        "copy_file",
+        "dynamic_sql",
+        "prepare_body",
+        "set_role",
+        "alter_system",
+        "security_function",
+        "unparseable",
+    ];
+
+    /// Every flag's value, in the order of [`SqlFlags::NAMES`].
+    pub fn values(&self) -> [bool; 11] {
+        [
+            self.where_less_write,
+            self.multi_statement,
+            self.writes_in_cte,
+            self.copy_program,
+            self.copy_file,
+            self.dynamic_sql,
+            self.prepare_body,
+            self.set_role,
+            self.alter_system,
+            self.security_function,
+            self.unparseable,
+        ]
+    }
+}
+
 /// The classification of one SQL request (a simple Query string, or the
 /// statement of one Execute).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -37,36 +37,8 @@ pub(crate) const ATTRS: [&str; 21] = [
 ];
 const FIRST_FLAG: usize = 5;
 
-/// The Bool flags of the context, in the order of `flag_values`.
-pub(crate) const FLAG_NAMES: [&str; 11] = [
-    "where_less_write",
-    "multi_statement",
-    "writes_in_cte",
-    "copy_program",
-    "copy_file",
-    "dynamic_sql",
-    "prepare_body",
-    "set_role",
-    "alter_system",
-    "security_function",
-    "unparseable",
-];
-
-pub(crate) fn flag_values(f: &SqlFlags) -> [bool; 11] {
-    [
-        f.where_less_write,
-        f.multi_statement,
-        f.writes_in_cte,
-        f.copy_program,
-        f.copy_file,
-        f.dynamic_sql,
-        f.prepare_body,
-        f.set_role,
-        f.alter_system,
-        f.security_function,
-        f.unparseable,
-    ]
-}
+/// The Bool flags of the context, in the order of `SqlFlags::values`.
+pub(crate) const FLAG_NAMES: [&str; 11] = SqlFlags::NAMES;
 
 /// `patients` → `public.patients` when the session's schema is known.
 pub(crate) fn qualify(table: &str, default_schema: Option<&str>) -> String {
@@ -97,7 +69,7 @@ pub(crate) fn build(r: &SqlRequest<'_>, used: &ContextUse) -> Result<Context, St
     }
     put(3, &|| strings(c.functions.iter()));
     put(4, &|| RestrictedExpression::new_long(i64::from(c.statements)));
-    for (i, value) in flag_values(&c.flags).into_iter().enumerate() {
+    for (i, value) in c.flags.values().into_iter().enumerate() {
         put(FIRST_FLAG + i, &|| RestrictedExpression::new_bool(value));
     }
     put(16, &|| RestrictedExpression::new_string(c.fingerprint.clone()));

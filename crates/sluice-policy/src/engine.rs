@@ -9,7 +9,7 @@
 mod outcome;
 
 use crate::analyze::{ContextUse, guard_flag};
-use crate::context::{self, FLAG_NAMES, flag_values};
+use crate::context::{self, FLAG_NAMES};
 use crate::index::{Index, Slice};
 use crate::load::{self, Loaded};
 use crate::meta::PolicyMeta;
@@ -308,7 +308,7 @@ impl PolicyEngine {
 
     fn lookup<'a>(&'a self, prepared: &PreparedPrincipal, request: &SqlRequest<'_>, out: &mut Vec<&'a Slice>) {
         let action = action_index(request.classification.kind);
-        let flags = flag_values(&request.classification.flags);
+        let flags = request.classification.flags.values();
         let kind = kind_index(prepared.kind);
         self.index.slices(action, &prepared.connection, kind, &prepared.subject, &prepared.ancestry, &flags, out);
     }

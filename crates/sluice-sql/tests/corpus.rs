@@ -64,38 +64,10 @@ const REQUIRED_TECHNIQUES: &[&str] = &[
 ];
 
 fn flag_list(f: &SqlFlags) -> BTreeSet<&'static str> {
-    [
-        ("where_less_write", f.where_less_write),
-        ("multi_statement", f.multi_statement),
-        ("writes_in_cte", f.writes_in_cte),
-        ("copy_program", f.copy_program),
-        ("copy_file", f.copy_file),
-        ("dynamic_sql", f.dynamic_sql),
-        ("prepare_body", f.prepare_body),
-        ("set_role", f.set_role),
-        ("alter_system", f.alter_system),
-        ("security_function", f.security_function),
-        ("unparseable", f.unparseable),
-    ]
-    .into_iter()
-    .filter(|(_, on)| *on)
-    .map(|(name, _)| name)
-    .collect()
+    SqlFlags::NAMES.into_iter().zip(f.values()).filter(|(_, on)| *on).map(|(name, _)| name).collect()
 }
 
-const FLAG_NAMES: &[&str] = &[
-    "where_less_write",
-    "multi_statement",
-    "writes_in_cte",
-    "copy_program",
-    "copy_file",
-    "dynamic_sql",
-    "prepare_body",
-    "set_role",
-    "alter_system",
-    "security_function",
-    "unparseable",
-];
+const FLAG_NAMES: [&str; 11] = SqlFlags::NAMES;
 
 fn load() -> Corpus {
     let text = include_str!("corpus.toml");
