@@ -460,27 +460,30 @@ async fn open_errors_are_clear() {
 #[tokio::test]
 async fn lazy_records_ride_with_the_next_commit_or_go_alone_soon() {
     let store = TempLog::new();
-    let commits = Arc::new(AtomicUsize::new(0));
+    // Records per commit, in order. on_commit runs after the waiters are
+    // answered, so the test waits for the count rather than reading it at once.
+    let batches = Arc::new(std::sync::Mutex::new(Vec::new()));
     let options = AuditOptions {
         max_batch: 1024,
         on_commit: Some({
-            let commits = commits.clone();
-            Arc::new(move |_| {
-                commits.fetch_add(1, Ordering::Relaxed);
-            })
+            let batches = batches.clone();
+            Arc::new(move |stats| batches.lock().unwrap().push(stats.records))
         }),
     };
     let log = AuditLog::open(&store.url, options).await.expect("open");
     log.append_lazy(outcome("s", 1, "agent", "clinic"));
     log.append(request("s", 2, "agent", "clinic")).await.expect("durable");
-    assert_eq!(commits.load(Ordering::Relaxed), 1, "the lazy record shared the waited-on record's commit");
-
     log.append_lazy(outcome("s", 2, "agent", "clinic"));
     let started = Instant::now();
-    while commits.load(Ordering::Relaxed) < 2 {
+    while batches.lock().unwrap().len() < 2 {
         assert!(started.elapsed() < std::time::Duration::from_secs(5), "a lone lazy record was never written");
         tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
+    assert_eq!(
+        *batches.lock().unwrap(),
+        vec![2, 1],
+        "the first lazy record shares the waited-on record's commit; the last goes alone"
+    );
     log.shutdown().await;
     let report = verify(&store.url).await;
     assert_eq!(report.records, 3);
