@@ -8,7 +8,7 @@
 use crate::guardrails::Guardrails;
 use sluice_model::{Action, Decision, Denial, HoldRule, Plan, Principal};
 use sluice_policy::{Budget, PolicyDecision, PolicyEngine, PreparedPrincipal, SqlRequest};
-use std::net::SocketAddr;
+use std::net::IpAddr;
 
 #[derive(Debug)]
 pub(crate) enum Decider {
@@ -37,7 +37,7 @@ impl Decider {
         session: &SessionPolicy,
         principal: &Principal,
         connection: &str,
-        client_addr: &str,
+        client_ip: Option<IpAddr>,
         action: &Action,
     ) -> Decision {
         let engine = match self {
@@ -52,7 +52,7 @@ impl Decider {
             principal,
             connection,
             classification,
-            client_addr: client_addr.parse::<SocketAddr>().ok().map(|a| a.ip()),
+            client_addr: client_ip,
             now: chrono::Utc::now(),
             default_schema: None,
         };

@@ -11,6 +11,7 @@ use crate::gateway::Gateway;
 use sluice_config::Connection;
 use sluice_model::{Action, AuditEvent, Decision, OutcomeStatus, Principal, RequestEvent, SessionClose};
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -61,6 +62,9 @@ pub(crate) struct SessionMeta {
     pub(crate) principal: Principal,
     pub(crate) connection: Arc<Connection>,
     pub(crate) client_addr: String,
+    /// The client's IP, parsed once for policy (`None` if the address is
+    /// not an IP socket address).
+    pub(crate) client_ip: Option<IpAddr>,
 }
 
 impl Session {
@@ -74,7 +78,13 @@ impl Session {
     ) -> Session {
         Session {
             gateway,
-            meta: Arc::new(SessionMeta { id, principal, connection, client_addr }),
+            meta: Arc::new(SessionMeta {
+                id,
+                principal,
+                connection,
+                client_ip: client_addr.parse::<SocketAddr>().ok().map(|a| a.ip()),
+                client_addr,
+            }),
             policy,
             requests: AtomicU64::new(0),
             opened: Instant::now(),
@@ -114,7 +124,7 @@ impl Session {
             &self.policy,
             &meta.principal,
             &meta.connection.name,
-            &meta.client_addr,
+            meta.client_ip,
             &action,
         );
         let metrics = &self.gateway.inner.metrics;

@@ -32,20 +32,6 @@ impl Rng {
     }
 }
 
-const FLAGS: [&str; 11] = [
-    "where_less_write",
-    "multi_statement",
-    "writes_in_cte",
-    "copy_program",
-    "copy_file",
-    "dynamic_sql",
-    "prepare_body",
-    "set_role",
-    "alter_system",
-    "security_function",
-    "unparseable",
-];
-
 fn vary(rng: &mut Rng, base: &Case) -> Case {
     use StatementKind::*;
     let mut c = base.clone();
@@ -53,7 +39,7 @@ fn vary(rng: &mut Rng, base: &Case) -> Case {
         c.statement = *rng.pick(&[Read, Transaction, Session, Utility, Write, Ddl, Admin]);
     }
     if rng.chance(2) {
-        c.flags = FLAGS.iter().filter(|_| rng.chance(6)).map(|f| f.to_string()).collect();
+        c.flags = sluice_model::SqlFlags::NAMES.iter().filter(|_| rng.chance(6)).map(|f| f.to_string()).collect();
     }
     if rng.chance(3) {
         let extra = ["readers", "analysts", "writers", "dba", "clinic", "research", "staff", "admins", "math", "trial"];
