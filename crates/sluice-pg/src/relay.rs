@@ -459,8 +459,7 @@ where
     loop {
         let mut held = false;
         loop {
-            deliver_refusals(inflight, &mut out, transaction_status);
-            if head_is_held(inflight) {
+            if settle_head(inflight, &mut out, transaction_status) {
                 held = true;
                 break;
             }
@@ -507,11 +506,21 @@ where
     }
 }
 
-/// Whether the request at the head may not be answered yet, because its
-/// record is still committing. A head whose record failed is marked
-/// suppressed here, so its response is replaced by an error.
-fn head_is_held(inflight: &Inflight) -> bool {
+/// Prepares the head of the queue for the next upstream message, under one
+/// lock: writes refusals that have reached the head, then says whether the
+/// request now at the head must not be answered yet (its record is still
+/// committing). A head whose record failed is marked suppressed here, so its
+/// response is replaced by an error.
+fn settle_head(inflight: &Inflight, out: &mut BytesMut, transaction_status: u8) -> bool {
     let mut queue = inflight.lock();
+    while let Some(Expect::Refused { .. }) = queue.front() {
+        if let Some(Expect::Refused { error, ready_for_query }) = queue.pop_front() {
+            out.extend_from_slice(&error);
+            if ready_for_query {
+                encode::ready_for_query(out, transaction_status);
+            }
+        }
+    }
     let Some(Expect::Query(tracked) | Expect::Execute(tracked)) = queue.front_mut() else { return false };
     match tracked.exchange.release() {
         Release::Released => false,
@@ -522,19 +531,6 @@ fn head_is_held(inflight: &Inflight) -> bool {
                     Some(format!("Sluice cannot record this statement, so its result is withheld: {reason}"));
             }
             false
-        }
-    }
-}
-
-/// Writes refusals that have reached the head of the queue.
-fn deliver_refusals(inflight: &Inflight, out: &mut BytesMut, transaction_status: u8) {
-    let mut queue = inflight.lock();
-    while let Some(Expect::Refused { .. }) = queue.front() {
-        if let Some(Expect::Refused { error, ready_for_query }) = queue.pop_front() {
-            out.extend_from_slice(&error);
-            if ready_for_query {
-                encode::ready_for_query(out, transaction_status);
-            }
         }
     }
 }
