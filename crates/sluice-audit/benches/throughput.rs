@@ -46,6 +46,7 @@ fn event(task: u64, n: u64) -> AuditEvent {
             error: None,
             bytes_out: 4096,
             duration_us: 800,
+            rows_charged: 0,
         })
     }
 }

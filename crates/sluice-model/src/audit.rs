@@ -124,6 +124,16 @@ pub struct OutcomeEvent {
     /// Bytes of response sent to the client for this request.
     pub bytes_out: u64,
     pub duration_us: u64,
+    /// Result rows (data rows and COPY OUT rows) relayed to the client and
+    /// charged to the principal's hourly row budget on this connection:
+    /// set only when a `rows_per_hour` budget allowed the request. A
+    /// restarted Sluice sums these to resume the window. Absent when zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rows_charged: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -141,6 +151,9 @@ pub enum OutcomeStatus {
     Skipped,
     /// The session ended before the upstream answered.
     Interrupted,
+    /// The upstream ran it, but its result crossed a budget: Sluice relayed
+    /// the part within the budget and ended it with a budget error.
+    Truncated,
 }
 
 /// A credential was presented and refused.

@@ -45,6 +45,37 @@ pub struct Plan {
     /// The policies that allowed the request, for the audit record.
     pub policies: Vec<String>,
     pub mask: MaskPlan,
+    /// How much of the response may reach the caller (`@budget`).
+    pub budget: Budget,
+}
+
+/// Row and byte limits on what a request returns; `None` is unlimited.
+/// When several policies set the same limit, the smallest wins.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Budget {
+    pub rows_per_statement: Option<u64>,
+    pub bytes_per_statement: Option<u64>,
+    /// Rows returned per principal and connection over a rolling hour.
+    pub rows_per_hour: Option<u64>,
+}
+
+impl Budget {
+    pub fn is_unlimited(&self) -> bool {
+        *self == Budget::default()
+    }
+
+    /// The tighter of two budgets, limit by limit.
+    pub fn tighten(&mut self, other: &Budget) {
+        fn min(a: &mut Option<u64>, b: Option<u64>) {
+            *a = match (*a, b) {
+                (Some(x), Some(y)) => Some(x.min(y)),
+                (x, y) => x.or(y),
+            };
+        }
+        min(&mut self.rows_per_statement, other.rows_per_statement);
+        min(&mut self.bytes_per_statement, other.bytes_per_statement);
+        min(&mut self.rows_per_hour, other.rows_per_hour);
+    }
 }
 
 /// How the response is rewritten before it reaches the caller.
@@ -69,6 +100,25 @@ pub struct Denial {
     pub reason: String,
     /// What the caller could ask for to be allowed.
     pub remedy: Option<String>,
+    pub cause: DenialCause,
+}
+
+impl Denial {
+    /// A denial by a policy (or guardrail) named `policy`.
+    pub fn by_policy(policy: impl Into<String>, reason: impl Into<String>, remedy: Option<String>) -> Denial {
+        Denial { policy: policy.into(), reason: reason.into(), remedy, cause: DenialCause::Policy }
+    }
+}
+
+/// What kind of limit a denial enforces; protocols answer each with their
+/// own error code (PostgreSQL: 42501 for policy, 54000 for budget).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DenialCause {
+    /// A policy does not permit the request.
+    #[default]
+    Policy,
+    /// The request is permitted, but its budget is spent.
+    Budget,
 }
 
 /// A request that must wait for a reviewer.

@@ -21,6 +21,6 @@ pub mod sql;
 
 pub use action::{Action, SqlStatement};
 pub use audit::{AuditEvent, AuthFailure, OutcomeEvent, OutcomeStatus, RequestEvent, SessionClose, SessionOpen};
-pub use decision::{Decision, DecisionSummary, Denial, HoldRule, MaskPlan, Plan, Verdict};
+pub use decision::{Budget, Decision, DecisionSummary, Denial, DenialCause, HoldRule, MaskPlan, Plan, Verdict};
 pub use principal::{Principal, PrincipalKind};
 pub use sql::{SqlClassification, SqlFlags, StatementKind};

@@ -12,7 +12,7 @@
 use crate::codec::{self, BackendMessage, Frame, FrontendMessage, Severity, encode};
 use bytes::BytesMut;
 use sha2::{Digest, Sha256};
-use sluice_model::{Action, MaskPlan, OutcomeStatus, SqlClassification, SqlStatement};
+use sluice_model::{Action, DenialCause, MaskPlan, OutcomeStatus, SqlClassification, SqlStatement};
 use sluice_pipeline::{Adapter, Exchange, Outcome, PendingCommit, Refusal, RefusalKind, Release, Session};
 use sluice_sql::{Classifier, PgStringMode};
 use std::collections::{HashMap, VecDeque};
@@ -72,38 +72,92 @@ struct Tracked {
     exchange: Exchange,
     rows: u64,
     bytes_out: u64,
+    /// Result rows (DataRow, COPY OUT CopyData) relayed, and their bytes:
+    /// what the request's budget limits.
+    rows_returned: u64,
+    result_bytes: u64,
     tags: Vec<String>,
     error: Option<(String, String)>,
-    /// Set when the request's record could not be made durable after it was
-    /// forwarded (an overlapped read): its response is dropped and replaced
-    /// by an ErrorResponse carrying this reason.
-    suppressed: Option<String>,
+    /// Set when the rest of the response must not reach the client: it is
+    /// dropped, and an ErrorResponse takes the place of its completion.
+    withheld: Option<Withheld>,
+}
+
+/// Why the rest of a response is withheld, as the client and the audit
+/// record will read it.
+#[derive(Debug)]
+struct Withheld {
+    sqlstate: &'static str,
+    message: String,
+    status: OutcomeStatus,
+}
+
+impl Withheld {
+    /// The request's record could not be made durable after it was
+    /// forwarded (an overlapped read): none of its response may be relayed.
+    fn unrecorded(reason: &str) -> Withheld {
+        Withheld {
+            sqlstate: "53300",
+            message: format!("Sluice cannot record this statement, so its result is withheld: {reason}"),
+            status: OutcomeStatus::Refused,
+        }
+    }
+
+    /// The next row would cross the request's budget.
+    fn over_budget(message: String) -> Withheld {
+        Withheld { sqlstate: "54000", message, status: OutcomeStatus::Truncated }
+    }
+}
+
+/// How a tracked request left the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    /// The upstream finished answering it.
+    Answered,
+    /// The upstream discarded it after an earlier error in the same batch.
+    Skipped,
+    /// The session ended first.
+    Interrupted,
 }
 
 impl Tracked {
     fn new(exchange: Exchange) -> Tracked {
-        Tracked { exchange, rows: 0, bytes_out: 0, tags: Vec::new(), error: None, suppressed: None }
+        Tracked {
+            exchange,
+            rows: 0,
+            bytes_out: 0,
+            rows_returned: 0,
+            result_bytes: 0,
+            tags: Vec::new(),
+            error: None,
+            withheld: None,
+        }
     }
 
-    fn finish(self, skipped: bool) {
-        let status = match (&self.error, skipped) {
-            (_, true) => OutcomeStatus::Skipped,
-            (Some(_), false) => OutcomeStatus::Error,
-            (None, false) => OutcomeStatus::Ok,
+    fn finish(self, ending: Ending) {
+        let (status, (sqlstate, error)) = match (ending, self.withheld) {
+            (Ending::Interrupted, _) => (
+                OutcomeStatus::Interrupted,
+                (None, Some("the session ended before the target finished answering".to_string())),
+            ),
+            (Ending::Skipped, _) => (OutcomeStatus::Skipped, self.error.unzip()),
+            (Ending::Answered, Some(withheld)) => {
+                (withheld.status, (Some(withheld.sqlstate.to_string()), Some(withheld.message)))
+            }
+            (Ending::Answered, None) if self.error.is_some() => (OutcomeStatus::Error, self.error.unzip()),
+            (Ending::Answered, None) => (OutcomeStatus::Ok, (None, None)),
         };
-        let (sqlstate, error) = match self.suppressed {
-            Some(reason) => (Some("53300".to_string()), Some(reason)),
-            None => self.error.unzip(),
-        };
-        let status = if sqlstate.as_deref() == Some("53300") { OutcomeStatus::Refused } else { status };
         let command_tag = if self.tags.is_empty() { None } else { Some(self.tags.join("; ")) };
+        // A truncated result's tag was withheld; its rows are the ones relayed.
+        let rows = if status == OutcomeStatus::Truncated { self.rows_returned } else { self.rows };
         self.exchange.complete(Outcome {
             status,
             command_tag,
-            rows: self.rows,
+            rows,
             sqlstate,
             error,
             bytes_out: self.bytes_out,
+            rows_returned: self.rows_returned,
         });
     }
 }
@@ -197,7 +251,8 @@ impl Adapter for RequestSide<'_> {
     }
 
     async fn refuse(&mut self, request: PgRequest, refusal: &Refusal) -> Result<(), Self::Error> {
-        let code = match refusal.kind {
+        let code = match &refusal.kind {
+            RefusalKind::Policy(denial) if denial.cause == DenialCause::Budget => "54000",
             RefusalKind::Policy(_) | RefusalKind::Hold(_) => "42501",
             RefusalKind::AuditUnavailable(_) => "53300",
         };
@@ -410,8 +465,13 @@ where
         end = requests => end,
         end = responses => end,
     };
-    // Drop what is still in flight: each exchange records itself as interrupted.
-    inflight.lock().clear();
+    // What is still in flight is recorded as interrupted, with the rows it
+    // had already returned (they count against its budget).
+    for expect in inflight.lock().drain(..) {
+        if let Expect::Query(tracked) | Expect::Execute(tracked) = expect {
+            tracked.finish(Ending::Interrupted);
+        }
+    }
     let mut farewell = BytesMut::new();
     match &end {
         SessionEnd::ClientProtocol(why) => {
@@ -509,7 +569,7 @@ where
 /// Prepares the head of the queue for the next upstream message, under one
 /// lock: writes refusals that have reached the head, then says whether the
 /// request now at the head must not be answered yet (its record is still
-/// committing). A head whose record failed is marked suppressed here, so its
+/// committing). A head whose record failed is marked withheld here, so its
 /// response is replaced by an error.
 fn settle_head(inflight: &Inflight, out: &mut BytesMut, transaction_status: u8) -> bool {
     let mut queue = inflight.lock();
@@ -526,9 +586,8 @@ fn settle_head(inflight: &Inflight, out: &mut BytesMut, transaction_status: u8) 
         Release::Released => false,
         Release::Held => true,
         Release::Refused(reason) => {
-            if tracked.suppressed.is_none() {
-                tracked.suppressed =
-                    Some(format!("Sluice cannot record this statement, so its result is withheld: {reason}"));
+            if tracked.withheld.is_none() {
+                tracked.withheld = Some(Withheld::unrecorded(reason));
             }
             false
         }
@@ -559,14 +618,14 @@ fn relay_backend(
     let head = queue.front_mut();
     if let Some(expect) = head {
         let execute = matches!(expect, Expect::Execute(_));
-        match relay_suppressed(expect, frame, out)? {
-            Suppressed::No => {}
-            Suppressed::Consumed => return Ok(None),
-            Suppressed::Done(status) => {
-                pop_tracked(&mut queue, false);
+        match relay_withheld(expect, frame, out)? {
+            Withholding::No => {}
+            Withholding::Consumed => return Ok(None),
+            Withholding::Done(status) => {
+                pop_tracked(&mut queue, Ending::Answered);
                 if execute {
                     while !matches!(queue.front(), None | Some(Expect::Sync)) {
-                        pop_tracked(&mut queue, true);
+                        pop_tracked(&mut queue, Ending::Skipped);
                     }
                     *discarding = true;
                 }
@@ -575,7 +634,20 @@ fn relay_backend(
         }
     }
     if let Some(Expect::Query(tracked) | Expect::Execute(tracked)) = queue.front_mut() {
-        tracked.bytes_out += frame.bytes.len() as u64;
+        let len = frame.bytes.len() as u64;
+        if matches!(frame.tag, b'D' | b'd') {
+            // A result row (a DataRow, or a CopyData row of COPY OUT): the
+            // first one that would cross the budget ends the relayed result.
+            if let Some(limit) = tracked.exchange.result_limit()
+                && let Err(message) = limit.check(tracked.rows_returned + 1, tracked.result_bytes + len)
+            {
+                tracked.withheld = Some(Withheld::over_budget(message));
+                return Ok(None);
+            }
+            tracked.rows_returned += 1;
+            tracked.result_bytes += len;
+        }
+        tracked.bytes_out += len;
         if frame.tag == b'D' {
             tracked.rows += 1;
             match tracked.exchange.mask_plan() {
@@ -602,10 +674,10 @@ fn relay_backend(
                 tracked.rows = tracked.rows.max(rows_in_tag(tag));
             }
             if matches!(queue.front(), Some(Expect::Execute(_))) {
-                pop_tracked(&mut queue, false);
+                pop_tracked(&mut queue, Ending::Answered);
             }
         }
-        (b'I' | b's', Some(Expect::Execute(_))) => pop_tracked(&mut queue, false),
+        (b'I' | b's', Some(Expect::Execute(_))) => pop_tracked(&mut queue, Ending::Answered),
         (b'E', Some(head)) => {
             let BackendMessage::Error(fields) = BackendMessage::decode(frame)? else {
                 unreachable!("tag E is an error")
@@ -618,10 +690,10 @@ fn relay_backend(
                     if let Expect::Execute(tracked) = head {
                         tracked.error = error;
                     }
-                    pop_tracked(&mut queue, false);
+                    pop_tracked(&mut queue, Ending::Answered);
                     // The upstream now discards everything up to Sync.
                     while !matches!(queue.front(), None | Some(Expect::Sync)) {
-                        pop_tracked(&mut queue, true);
+                        pop_tracked(&mut queue, Ending::Skipped);
                     }
                 }
             }
@@ -631,7 +703,7 @@ fn relay_backend(
                 status = Some(s);
             }
             if matches!(head, Some(Expect::Sync | Expect::Query(_))) {
-                pop_tracked(&mut queue, false);
+                pop_tracked(&mut queue, Ending::Answered);
             }
         }
         _ => {}
@@ -639,54 +711,56 @@ fn relay_backend(
     Ok(status)
 }
 
-/// What happened to a frame while the head's response is suppressed.
-enum Suppressed {
-    /// The head is not suppressed: relay normally.
+/// What happened to a frame while the head's response is withheld.
+enum Withholding {
+    /// The head's response is not withheld: relay normally.
     No,
     /// The frame was dropped (or passed, if not part of the result).
     Consumed,
-    /// The suppressed request is complete and was answered with its error;
+    /// The withheld request is complete and was answered with its error;
     /// carries the transaction status at ReadyForQuery.
     Done(Option<u8>),
 }
 
-/// For a suppressed request at the head: drops its response and writes the
-/// ErrorResponse in place of its completion.
-fn relay_suppressed(expect: &Expect, frame: &Frame, out: &mut BytesMut) -> Result<Suppressed, codec::CodecError> {
+/// For a request at the head whose response is withheld: drops the rest of
+/// it and writes the ErrorResponse in place of its completion. For a simple
+/// Query that is at its ReadyForQuery, so the statements after it in the
+/// same string, which the upstream still ran, are not reported either. An
+/// Execute's batch is then discarded up to Sync, as after any error.
+fn relay_withheld(expect: &Expect, frame: &Frame, out: &mut BytesMut) -> Result<Withholding, codec::CodecError> {
     let (execute, tracked) = match expect {
         Expect::Execute(tracked) => (true, tracked),
         Expect::Query(tracked) => (false, tracked),
-        _ => return Ok(Suppressed::No),
+        _ => return Ok(Withholding::No),
     };
-    let Some(reason) = &tracked.suppressed else { return Ok(Suppressed::No) };
+    let Some(withheld) = &tracked.withheld else { return Ok(Withholding::No) };
     match frame.tag {
         // Not part of the result: notifications and parameter changes pass.
         b'A' | b'S' => out.extend_from_slice(&frame.bytes),
         b'C' | b'I' | b's' | b'E' if execute => {
-            encode::error_response(out, Severity::Error, "53300", reason, None);
-            return Ok(Suppressed::Done(None));
+            encode::error_response(out, Severity::Error, withheld.sqlstate, &withheld.message, None);
+            return Ok(Withholding::Done(None));
         }
         b'Z' if !execute => {
-            encode::error_response(out, Severity::Error, "53300", reason, None);
+            encode::error_response(out, Severity::Error, withheld.sqlstate, &withheld.message, None);
             out.extend_from_slice(&frame.bytes);
             let status = match BackendMessage::decode(frame)? {
                 BackendMessage::ReadyForQuery { status } => Some(status),
                 _ => None,
             };
-            return Ok(Suppressed::Done(status));
+            return Ok(Withholding::Done(status));
         }
         _ => {}
     }
-    Ok(Suppressed::Consumed)
+    Ok(Withholding::Consumed)
 }
 
-/// Pops the head; a tracked request is finished (as skipped, when the
-/// upstream discarded it after an earlier error).
-fn pop_tracked(queue: &mut VecDeque<Expect>, skipped: bool) {
+/// Pops the head; a tracked request is finished as `ending` says.
+fn pop_tracked(queue: &mut VecDeque<Expect>, ending: Ending) {
     // Anything else popped is done; a refusal queued behind an upstream
     // error is dropped, as PostgreSQL reports only the first error of a batch.
     if let Some(Expect::Query(tracked) | Expect::Execute(tracked)) = queue.pop_front() {
-        tracked.finish(skipped);
+        tracked.finish(ending);
     }
 }
 

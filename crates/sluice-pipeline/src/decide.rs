@@ -7,7 +7,7 @@
 
 use crate::guardrails::Guardrails;
 use sluice_model::{Action, Decision, Denial, HoldRule, Plan, Principal};
-use sluice_policy::{Budget, PolicyDecision, PolicyEngine, PreparedPrincipal, SqlRequest};
+use sluice_policy::{PolicyDecision, PolicyEngine, PreparedPrincipal, SqlRequest};
 use std::net::IpAddr;
 
 #[derive(Debug)]
@@ -46,7 +46,11 @@ impl Decider {
         };
         let Action::Sql(sql) = action;
         let Some(classification) = &sql.classification else {
-            return Decision::Deny(denial("sluice.unclassified", "the statement could not be classified", None));
+            return Decision::Deny(Denial::by_policy(
+                "sluice.unclassified",
+                "the statement could not be classified",
+                None,
+            ));
         };
         let request = SqlRequest {
             principal,
@@ -64,36 +68,33 @@ impl Decider {
     }
 }
 
-fn denial(policy: &str, reason: &str, remedy: Option<String>) -> Denial {
-    Denial { policy: policy.to_string(), reason: reason.to_string(), remedy }
-}
-
-/// The model's decision. Masking profiles and budgets are obligations this
-/// version cannot enforce yet, so a decision that carries one is refused
-/// rather than run without it (fail closed).
+/// The model's decision. A masking profile is an obligation this version
+/// cannot enforce yet, so a decision that carries one is refused rather than
+/// run without it (fail closed). Budgets travel in the plan; the session
+/// enforces them.
 fn into_decision(decision: PolicyDecision) -> Decision {
-    let unenforceable = |policies: &[String], mask: &Option<String>, budget: &Budget| {
-        (mask.is_some() || *budget != Budget::default()).then(|| {
-            Decision::Deny(denial(
-                &policies.join(","),
-                "the permitting policy sets a masking profile or a budget, which this Sluice version cannot enforce yet",
-                Some("remove @mask/@budget from the policy, or upgrade Sluice".into()),
+    let unenforceable = |policies: &[String], mask: &Option<String>| {
+        mask.is_some().then(|| {
+            Decision::Deny(Denial::by_policy(
+                policies.join(","),
+                "the permitting policy sets a masking profile, which this Sluice version cannot enforce yet",
+                Some("remove @mask from the policy, or upgrade Sluice".into()),
             ))
         })
     };
     match decision {
         PolicyDecision::Allow { policies, mask_profile, budget } => {
-            if let Some(refused) = unenforceable(&policies, &mask_profile, &budget) {
+            if let Some(refused) = unenforceable(&policies, &mask_profile) {
                 return refused;
             }
-            Decision::Allow(Plan { policies, ..Plan::default() })
+            Decision::Allow(Plan { policies, budget, ..Plan::default() })
         }
         PolicyDecision::Deny { policies, reason, remedy } => {
             let policy = if policies.is_empty() { "default-deny".to_string() } else { policies.join(",") };
-            Decision::Deny(denial(&policy, &reason, Some(remedy)))
+            Decision::Deny(Denial::by_policy(policy, reason, Some(remedy)))
         }
-        PolicyDecision::Hold { policies, reason, mask_profile, budget } => {
-            if let Some(refused) = unenforceable(&policies, &mask_profile, &budget) {
+        PolicyDecision::Hold { policies, reason, mask_profile, .. } => {
+            if let Some(refused) = unenforceable(&policies, &mask_profile) {
                 return refused;
             }
             Decision::Hold(HoldRule { policy: policies.join(","), reason })

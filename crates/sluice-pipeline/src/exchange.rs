@@ -5,9 +5,10 @@
 //! finishing it (recorded as interrupted, so nothing is lost silently).
 //! Does not: touch bytes of any protocol.
 
+use crate::budget::ResultLimit;
 use crate::session::SessionMeta;
 use sluice_audit::{AuditLog, Durable};
-use sluice_model::{AuditEvent, Denial, HoldRule, MaskPlan, OutcomeEvent, OutcomeStatus, Plan};
+use sluice_model::{AuditEvent, Denial, DenialCause, HoldRule, MaskPlan, OutcomeEvent, OutcomeStatus, Plan};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -24,7 +25,7 @@ impl RequestMeta {
     /// The outcome follows the request record; it is not awaited (the
     /// request record already made the exchange durable). If Sluice dies
     /// before it is written, verify reports "outcome unknown".
-    pub(crate) fn record_outcome(&self, outcome: Outcome) {
+    pub(crate) fn record_outcome(&self, outcome: Outcome, rows_charged: u64) {
         let event = AuditEvent::Outcome(OutcomeEvent {
             request_id: self.request_id.clone(),
             session_id: self.session.id.clone(),
@@ -37,6 +38,7 @@ impl RequestMeta {
             error: outcome.error,
             bytes_out: outcome.bytes_out,
             duration_us: self.started.elapsed().as_micros() as u64,
+            rows_charged,
         });
         self.audit.append_lazy(event);
     }
@@ -51,11 +53,22 @@ pub struct Outcome {
     pub sqlstate: Option<String>,
     pub error: Option<String>,
     pub bytes_out: u64,
+    /// Result rows relayed to the client (data rows, COPY OUT rows). The
+    /// exchange charges them to its hourly budget, if it has one.
+    pub rows_returned: u64,
 }
 
 impl Default for Outcome {
     fn default() -> Self {
-        Outcome { status: OutcomeStatus::Ok, command_tag: None, rows: 0, sqlstate: None, error: None, bytes_out: 0 }
+        Outcome {
+            status: OutcomeStatus::Ok,
+            command_tag: None,
+            rows: 0,
+            sqlstate: None,
+            error: None,
+            bytes_out: 0,
+            rows_returned: 0,
+        }
     }
 }
 
@@ -73,6 +86,7 @@ impl Default for Outcome {
 pub struct Exchange {
     meta: RequestMeta,
     plan: Plan,
+    limit: Option<ResultLimit>,
     completed: bool,
     commit: Arc<OnceLock<Result<(), String>>>,
     pending: Option<Durable>,
@@ -110,13 +124,13 @@ impl PendingCommit {
 
 impl Exchange {
     /// An exchange whose request record is already durable.
-    pub(crate) fn new(meta: RequestMeta, plan: Plan) -> Exchange {
-        Exchange { meta, plan, completed: false, commit: Arc::new(OnceLock::from(Ok(()))), pending: None }
+    pub(crate) fn new(meta: RequestMeta, plan: Plan, limit: Option<ResultLimit>) -> Exchange {
+        Exchange { meta, plan, limit, completed: false, commit: Arc::new(OnceLock::from(Ok(()))), pending: None }
     }
 
     /// An exchange forwarded while its request record commits.
-    pub(crate) fn overlapped(meta: RequestMeta, plan: Plan, durable: Durable) -> Exchange {
-        Exchange { meta, plan, completed: false, commit: Arc::new(OnceLock::new()), pending: Some(durable) }
+    pub(crate) fn overlapped(meta: RequestMeta, plan: Plan, limit: Option<ResultLimit>, durable: Durable) -> Exchange {
+        Exchange { meta, plan, limit, completed: false, commit: Arc::new(OnceLock::new()), pending: Some(durable) }
     }
 
     pub fn request_id(&self) -> &str {
@@ -142,21 +156,37 @@ impl Exchange {
         &self.plan.mask
     }
 
-    /// Phase record (outcome): closes the request in the audit log.
+    /// The budget the response must stay within (`None`: unlimited). The
+    /// adapter checks each result row against it and, at the first row that
+    /// would cross it, stops relaying and ends the request with its message.
+    pub fn result_limit(&self) -> Option<&ResultLimit> {
+        self.limit.as_ref()
+    }
+
+    /// Phase record (outcome): closes the request in the audit log, and
+    /// charges the rows returned to the hourly budget, if there is one.
     pub fn complete(mut self, outcome: Outcome) {
         self.completed = true;
-        self.meta.record_outcome(outcome);
+        let window = self.limit.as_ref().and_then(|limit| limit.window.as_ref());
+        let rows_charged = window.map_or(0, |window| {
+            window.charge(outcome.rows_returned);
+            outcome.rows_returned
+        });
+        self.meta.record_outcome(outcome, rows_charged);
     }
 }
 
 impl Drop for Exchange {
     fn drop(&mut self) {
         if !self.completed {
-            self.meta.record_outcome(Outcome {
-                status: OutcomeStatus::Interrupted,
-                error: Some("the session ended before the target answered".into()),
-                ..Outcome::default()
-            });
+            self.meta.record_outcome(
+                Outcome {
+                    status: OutcomeStatus::Interrupted,
+                    error: Some("the session ended before the target answered".into()),
+                    ..Outcome::default()
+                },
+                0,
+            );
         }
     }
 }
@@ -184,7 +214,11 @@ impl Refusal {
     pub fn message(&self) -> String {
         match &self.kind {
             RefusalKind::Policy(denial) => {
-                let mut text = format!("refused by Sluice policy \"{}\": {}", denial.policy, denial.reason);
+                let by = match denial.cause {
+                    DenialCause::Policy => "policy",
+                    DenialCause::Budget => "budget of policy",
+                };
+                let mut text = format!("refused by Sluice {by} \"{}\": {}", denial.policy, denial.reason);
                 if let Some(remedy) = &denial.remedy {
                     text.push_str("; ");
                     text.push_str(remedy);

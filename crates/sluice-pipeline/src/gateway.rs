@@ -4,6 +4,7 @@
 //! record), and the shutdown signal with its session tracker.
 //! Does not: speak any protocol, or hold per-request state.
 
+use crate::budget::Budgets;
 use crate::decide::Decider;
 use crate::guardrails::Guardrails;
 use crate::metrics::Metrics;
@@ -31,6 +32,8 @@ pub(crate) struct Inner {
     pub(crate) audit: AuditLog,
     /// Cedar policies, or the built-in guardrails when none are configured.
     pub(crate) decider: Decider,
+    /// Hourly row windows, by principal and connection.
+    pub(crate) budgets: Budgets,
     /// Connections by name, shared with the sessions that use them.
     pub(crate) connections: HashMap<String, Arc<Connection>>,
     pub(crate) metrics: Metrics,
@@ -77,12 +80,14 @@ impl Gateway {
             None => Decider::Guardrails(Guardrails::new(&config.policy.deny_statements)),
         };
         let connections = config.connections.iter().map(|c| (c.name.clone(), Arc::new(c.clone()))).collect();
+        let budgets = Budgets::new(config.storage.url.clone());
         Gateway {
             inner: Arc::new(Inner {
                 config,
                 authenticator,
                 audit,
                 decider,
+                budgets,
                 connections,
                 metrics,
                 shutdown: CancellationToken::new(),

@@ -55,11 +55,7 @@ impl Guardrails {
 }
 
 fn denial(policy: &str, reason: &str) -> Denial {
-    Denial {
-        policy: policy.to_string(),
-        reason: reason.to_string(),
-        remedy: Some("ask a database administrator to run it outside Sluice".into()),
-    }
+    Denial::by_policy(policy, reason, Some("ask a database administrator to run it outside Sluice".into()))
 }
 
 /// Splits SQL into statements (on `;`) of lower-case bare words, skipping

@@ -12,11 +12,14 @@
 //!   and `open_session` live here.
 //! - [`session`]: `Session::submit`, the function that owns the phase order.
 //! - [`exchange`]: `Exchange` (an admitted request on its way) and `Refusal`.
+//! - [`budget`]: row and byte budgets (`@budget`): the per-request
+//!   `ResultLimit` and the hourly windows, seeded from the audit store.
 //! - `decide`: Cedar policies (`sluice-policy`) or, without a policy dir,
 //!   the built-in [`guardrails`].
 //! - [`guardrails`]: the built-in `decide` for configs without policies.
 //! - [`metrics`]: Prometheus counters the server exposes.
 
+pub mod budget;
 mod decide;
 pub mod exchange;
 pub mod gateway;
@@ -24,6 +27,7 @@ pub mod guardrails;
 pub mod metrics;
 pub mod session;
 
+pub use budget::ResultLimit;
 pub use exchange::{Exchange, Outcome, PendingCommit, Refusal, RefusalKind, Release};
 pub use gateway::{Gateway, GatewayError};
 pub use metrics::Metrics;

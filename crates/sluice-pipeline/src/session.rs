@@ -1,7 +1,7 @@
 //! `Session` and the one function that owns the phase order, `submit`.
 //!
-//! Owns: the order describe → decide → record (write-ahead) → forward or
-//! refuse, for every request of every protocol.
+//! Owns: the order describe → decide (with its budget) → record
+//! (write-ahead) → forward or refuse, for every request of every protocol.
 //! Does not: parse protocols (the adapter describes its request) or relay
 //! responses (the adapter does that, through the `Exchange`).
 
@@ -127,6 +127,18 @@ impl Session {
             meta.client_ip,
             &action,
         );
+        // An allowed request's budget becomes the limit its response must
+        // stay within; a spent hourly budget turns the allow into a denial.
+        let (decision, limit) = match decision {
+            Decision::Allow(plan) => {
+                let budgets = &self.gateway.inner.budgets;
+                match budgets.admit(&meta.principal.subject, &meta.connection.name, &plan.policies, plan.budget).await {
+                    Ok(limit) => (Decision::Allow(plan), limit),
+                    Err(denial) => (Decision::Deny(denial), None),
+                }
+            }
+            other => (other, None),
+        };
         let metrics = &self.gateway.inner.metrics;
         metrics.count_decision(decision.verdict());
 
@@ -158,7 +170,7 @@ impl Session {
         // record is durable before a byte goes upstream.
         let decision = match decision {
             Decision::Allow(plan) if action.is_pure_read() => {
-                return adapter.forward(request, Exchange::overlapped(meta, plan, durable)).await;
+                return adapter.forward(request, Exchange::overlapped(meta, plan, limit, durable)).await;
             }
             other => other,
         };
@@ -168,19 +180,17 @@ impl Session {
                 RefusalKind::AuditUnavailable(store_error.to_string())
             }
             (Decision::Allow(plan), Ok(_)) => {
-                return adapter.forward(request, Exchange::new(meta, plan)).await;
+                return adapter.forward(request, Exchange::new(meta, plan, limit)).await;
             }
             (Decision::Deny(denial), Ok(_)) => RefusalKind::Policy(denial),
             (Decision::Hold(rule), Ok(_)) => RefusalKind::Hold(rule),
         };
         let refusal = Refusal { request_id: meta.request_id.clone(), kind: refusal_kind };
         let result = adapter.refuse(request, &refusal).await;
-        meta.record_outcome(Outcome {
-            status: OutcomeStatus::Refused,
-            error: Some(refusal.message()),
-            sqlstate: None,
-            ..Outcome::default()
-        });
+        meta.record_outcome(
+            Outcome { status: OutcomeStatus::Refused, error: Some(refusal.message()), ..Outcome::default() },
+            0,
+        );
         result
     }
 

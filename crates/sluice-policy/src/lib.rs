@@ -114,6 +114,24 @@
 //!   may use `_`. Across granting permits the smallest value of each key
 //!   wins; a key no permit sets is unlimited.
 //!
+//! How the gateway enforces a budget (`sluice-pipeline`'s `budget` module
+//! and the PostgreSQL relay):
+//!
+//! - it counts **result rows** relayed to the client: data rows and COPY OUT
+//!   rows, and their bytes. The first row that would cross a limit is not
+//!   sent; the rest of the statement's result is dropped and the client gets
+//!   SQLSTATE `54000` naming the policy and the limit, in place of the
+//!   command tag. The session goes on. The statement did run upstream (a
+//!   write with `RETURNING` is not undone); in the extended protocol the
+//!   rest of the batch is discarded up to Sync, as after any error.
+//! - `rows_per_hour` counts the rows returned, per principal and connection
+//!   over the last hour, by requests a permit with `rows_per_hour` allowed.
+//!   A statement may use what is left when it begins; once nothing is left,
+//!   statements are refused before they run (`54000`). The count is in the
+//!   audit log (each outcome's `rows_charged`), so a restart resumes it.
+//! - the audit outcome of a cut statement has status `truncated` and the
+//!   rows actually returned.
+//!
 //! # Annotations
 //!
 //! | annotation | on | meaning |

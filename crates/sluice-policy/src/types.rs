@@ -5,6 +5,7 @@
 //! Does not: decide (see `engine`).
 
 use chrono::{DateTime, Utc};
+pub use sluice_model::Budget;
 use sluice_model::{Principal, SqlClassification, Verdict};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -27,35 +28,6 @@ pub struct SqlRequest<'a> {
     /// `public.patients`; with `None`, unqualified names stay unqualified, so
     /// an allow-list of qualified names denies them (fail closed).
     pub default_schema: Option<&'a str>,
-}
-
-/// Row and byte limits an allowed request carries; `None` is unlimited.
-/// When several permits set the same limit, the smallest wins.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Budget {
-    pub rows_per_statement: Option<u64>,
-    pub bytes_per_statement: Option<u64>,
-    /// Per principal, per connection, over a rolling hour.
-    pub rows_per_hour: Option<u64>,
-}
-
-impl Budget {
-    pub fn is_unlimited(&self) -> bool {
-        *self == Budget::default()
-    }
-
-    /// The tighter of two budgets, limit by limit.
-    pub fn tighten(&mut self, other: &Budget) {
-        fn min(a: &mut Option<u64>, b: Option<u64>) {
-            *a = match (*a, b) {
-                (Some(x), Some(y)) => Some(x.min(y)),
-                (x, y) => x.or(y),
-            };
-        }
-        min(&mut self.rows_per_statement, other.rows_per_statement);
-        min(&mut self.bytes_per_statement, other.bytes_per_statement);
-        min(&mut self.rows_per_hour, other.rows_per_hour);
-    }
 }
 
 /// The verdict on a request, naming the policies (by `@id`, or `file:line`)

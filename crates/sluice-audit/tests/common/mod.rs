@@ -61,6 +61,7 @@ pub fn outcome(session: &str, n: u64, subject: &str, connection: &str) -> AuditE
         error: None,
         bytes_out: 96,
         duration_us: 420,
+        rows_charged: 0,
     })
 }
 
