@@ -1,6 +1,7 @@
 //! Cedar policy in the real gateway: a principal gets what a permit allows
 //! and nothing else, a WHERE-less DELETE is held as "requires approval", and
 //! a broken policy file stops startup and `sluice check` with its file and line.
+//! The same through psql and psycopg.
 
 mod support;
 
@@ -102,4 +103,46 @@ fn a_broken_policy_stops_serve_and_check_naming_file_and_line() {
     let stderr = String::from_utf8_lossy(&serve.stderr);
     assert!(!serve.status.success());
     assert!(stderr.contains("team.cedar") && stderr.contains("line 4"), "{stderr}");
+}
+
+#[test]
+fn psql_and_psycopg_get_what_policy_permits_and_named_refusals() {
+    let db = ScratchDb::create("sluice_policy");
+    db.sql("CREATE TABLE notes (id int, body text); INSERT INTO notes VALUES (1, 'a'), (2, 'b'); CREATE TABLE secrets (x int)");
+    let (sluice, key, _policies) = start_with_policies(&db, POLICIES);
+    let dsn = sluice.dsn("patients", &key);
+
+    // psql goes on after each refused statement (no ON_ERROR_STOP).
+    let out = std::process::Command::new("psql")
+        .args(["-X", "-At", "-v", "VERBOSITY=verbose", &dsn])
+        .args(["-c", "SELECT count(*) FROM notes", "-c", "SELECT * FROM secrets", "-c", "DELETE FROM notes"])
+        .args(["-c", "SELECT 'still' || 'here'"])
+        .output()
+        .expect("psql runs");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout.lines().collect::<Vec<_>>(), ["2", "stillhere"], "{stderr}");
+    assert!(stderr.contains("42501") && stderr.contains("no policy permits sql:read"), "{stderr}");
+    assert!(stderr.contains("requires approval") && stderr.contains("where-less-write-needs-approval"), "{stderr}");
+
+    let script = r#"
+import sys, psycopg
+with psycopg.connect(sys.argv[1], autocommit=True) as conn:
+    cur = conn.cursor()
+    for sql, params in [("SELECT body FROM notes WHERE id = %s", (1,)), ("SELECT x FROM secrets WHERE x = %s", (1,)),
+                        ("DELETE FROM notes", None), ("UPDATE notes SET body = %s WHERE id = %s", ("c", 2))]:
+        try:
+            cur.execute(sql, params)
+            print("ok", cur.fetchall() if cur.description else cur.rowcount)
+        except psycopg.Error as e:
+            print("error", e.sqlstate, "requires approval" in str(e), "where-less-write-needs-approval" in str(e))
+"#;
+    let out = std::process::Command::new("python3").args(["-c", script, &dsn]).output().expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        ["ok [('a',)]", "error 42501 False False", "error 42501 True True", "ok 1"],
+        "psycopg's view of the policy"
+    );
+    assert_eq!(db.sql("SELECT string_agg(body, ',' ORDER BY id) FROM notes"), "a,c");
 }
