@@ -3,6 +3,10 @@
 #   direct     pgbench -> PostgreSQL 127.0.0.1:5432
 #   pgbouncer  pgbench -> PgBouncer (session mode, started here) -> PostgreSQL
 #   sluice     pgbench -> Sluice (started here, SQLite audit on, API-key auth) -> PostgreSQL
+#   policy     the same Sluice with Cedar policy on: policies/starter.cedar, a permit
+#              for pgbench's tables, and 200 permits for other groups and
+#              connections (loaded, sliced away), so every statement is classified
+#              and decided
 #
 # For each target x protocol (simple, extended, prepared) x clients (1, 8, 32) it
 # runs select-only pgbench (-S), plus the TPC-B-like default script at 8 clients
@@ -10,9 +14,9 @@
 # vacuum/truncate pgbench would do is done directly before every run instead,
 # so every target starts alike), and a per-transaction log (-l) from which the
 # exact p99 latency is computed. It prints a table (TPS, average and p99
-# latency, and for sluice rows TPS ratios against direct and pgbouncer), then
+# latency, and for sluice and policy rows TPS ratios against direct and pgbouncer), then
 # ONE summary line:
-#   sluice/pgbouncer=<x> sluice/direct=<y>
+#   sluice/pgbouncer=<x> sluice/direct=<y> policy/pgbouncer=<z> policy/direct=<w>
 # from the prepared, select-only, 8-client TPS (n/a where a figure is missing).
 #
 # Setup and teardown: installs pgbouncer and pgbench (postgresql-contrib) with
@@ -26,7 +30,7 @@
 # Environment:
 #   BENCH_SECONDS   seconds per pgbench run (default 10)
 #   BENCH_QUICK=1   smoke test: 8 clients only, 5 s per run
-#   BENCH_TARGETS   which targets to run (default "direct pgbouncer sluice")
+#   BENCH_TARGETS   which targets to run (default "direct pgbouncer sluice policy")
 #   BENCH_SCALE     pgbench -i scale (default 10)
 #   SLUICE_BIN      the sluice binary to use; otherwise `cargo build --release -p sluice`
 #                   and target/release/sluice
@@ -37,7 +41,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH_SECONDS=${BENCH_SECONDS:-10}
-BENCH_TARGETS=${BENCH_TARGETS:-"direct pgbouncer sluice"}
+BENCH_TARGETS=${BENCH_TARGETS:-"direct pgbouncer sluice policy"}
 BENCH_SCALE=${BENCH_SCALE:-10}
 CLIENTS=(1 8 32)
 PROTOCOLS=(simple extended prepared)
@@ -123,7 +127,7 @@ if [[ " $BENCH_TARGETS " == *" pgbouncer "* ]]; then
   fi
   log "pgbouncer: $PGBOUNCER ($("$PGBOUNCER" --version | head -n 1))"
 fi
-if [[ " $BENCH_TARGETS " == *" sluice "* ]]; then
+if [[ " $BENCH_TARGETS " == *" sluice "* || " $BENCH_TARGETS " == *" policy "* ]]; then
   if [[ -n ${SLUICE_BIN:-} ]]; then
     [[ -x $SLUICE_BIN ]] || die "SLUICE_BIN=$SLUICE_BIN is not executable"
   else
@@ -192,10 +196,13 @@ EOF
 }
 stop_pgbouncer() { stop_pid "$PGB_PID"; PGB_PID=""; }
 
+# start_sluice [POLICY_DIR]: without a policy dir, the built-in guardrails decide.
 start_sluice() {
-  local dir="$WORK/sluice" port key sha i
+  local dir="$WORK/sluice" port key sha i policy=""
   port=$(free_port)
+  rm -rf "$dir"
   mkdir -p "$dir"
+  [[ -z ${1:-} ]] || policy=$'[policy]\ndir = "'"$1"'"'
   key="sk_bench_$(od -An -N24 -tx1 /dev/urandom | tr -d ' \n')"
   sha=$(printf '%s' "$key" | sha256sum | cut -d' ' -f1)
   cat >"$dir/sluice.toml" <<EOF
@@ -210,8 +217,10 @@ url = "sqlite://$dir/audit.db"
 [[identity.api_keys]]
 name = "bench-agent"
 kind = "agent"
-groups = ["bench"]
+groups = ["bench", "readers"]
 key_sha256 = "$sha"
+
+$policy
 
 [[connections]]
 name = "bench"
@@ -237,6 +246,26 @@ stop_sluice() {
   stop_pid "$SLUICE_PID"; SLUICE_PID=""
   if [[ -f $WORK/sluice/audit.db ]]; then log "sluice audit db: $(du -h "$WORK/sluice/audit.db" | cut -f1)"; fi
 }
+
+start_policy() {
+  local dir="$WORK/policies" i
+  mkdir -p "$dir"
+  cp "$ROOT/policies/starter.cedar" "$dir/"
+  cat >"$dir/bench.cedar" <<'CEDAR'
+@id("bench-pgbench")
+permit (
+  principal in Sluice::Group::"bench",
+  action in [Sluice::Action::"sql:read", Sluice::Action::"sql:write"],
+  resource == Sluice::Connection::"bench"
+) when { ["pgbench_accounts", "pgbench_branches", "pgbench_tellers", "pgbench_history"].containsAll(context.tables) };
+CEDAR
+  for i in $(seq 1 200); do
+    printf '@id("team-%d-read")\npermit (principal in Sluice::Group::"team-%d", action == Sluice::Action::"sql:read", resource == Sluice::Connection::"conn-%d") when { ["public.t%d"].containsAll(context.tables_read) };\n' \
+      "$i" "$i" "$i" "$i"
+  done >"$dir/teams.cedar"
+  start_sluice "$dir"
+}
+stop_policy() { stop_sluice; }
 
 # ---------------------------------------------------------------- runs
 
@@ -275,7 +304,7 @@ run_one() {
 }
 
 for target in $BENCH_TARGETS; do
-  case $target in direct | pgbouncer | sluice) ;; *) die "unknown target $target" ;; esac
+  case $target in direct | pgbouncer | sluice | policy) ;; *) die "unknown target $target" ;; esac
   "start_$target"
   for proto in "${PROTOCOLS[@]}"; do
     for clients in "${CLIENTS[@]}"; do
@@ -296,7 +325,7 @@ ratio() { # A B -> A/B with 2 decimals, or n/a
 }
 
 echo
-printf '%-10s %-7s %-9s %7s %11s %9s %9s %14s %17s\n' target mode protocol clients TPS "avg ms" "p99 ms" "sluice/direct" "sluice/pgbouncer"
+printf '%-10s %-7s %-9s %7s %11s %9s %9s %14s %17s\n' target mode protocol clients TPS "avg ms" "p99 ms" "/direct" "/pgbouncer"
 for mode in select tpcb; do
   for proto in "${PROTOCOLS[@]}"; do
     for clients in "${CLIENTS[@]}"; do
@@ -304,7 +333,7 @@ for mode in select tpcb; do
       for target in $BENCH_TARGETS; do
         key="$target|$mode|$proto|$clients"
         r_d="" r_b=""
-        if [[ $target == sluice ]]; then
+        if [[ $target == sluice || $target == policy ]]; then
           r_d=$(ratio "${TPS[$key]:-}" "${TPS[direct|$mode|$proto|$clients]:-}")
           r_b=$(ratio "${TPS[$key]:-}" "${TPS[pgbouncer|$mode|$proto|$clients]:-}")
         fi
@@ -317,6 +346,11 @@ for mode in select tpcb; do
   done
 done
 echo
-echo "sluice/pgbouncer=$(ratio "${TPS[sluice|select|prepared|8]:-}" "${TPS[pgbouncer|select|prepared|8]:-}") sluice/direct=$(ratio "${TPS[sluice|select|prepared|8]:-}" "${TPS[direct|select|prepared|8]:-}")"
+summary=""
+for target in sluice policy; do
+  summary+="$target/pgbouncer=$(ratio "${TPS[$target|select|prepared|8]:-}" "${TPS[pgbouncer|select|prepared|8]:-}") "
+  summary+="$target/direct=$(ratio "${TPS[$target|select|prepared|8]:-}" "${TPS[direct|select|prepared|8]:-}") "
+done
+echo "${summary% }"
 
 [[ $FAILED_RUNS -eq 0 ]]
