@@ -1,11 +1,11 @@
 //! Classification latency, cached and uncached, for a few typical
-//! statements: `cargo bench -p sluice-sql`. Plain `Instant` loop; each call
+//! PostgreSQL and MySQL statements: `cargo bench -p sluice-sql`. Plain `Instant` loop; each call
 //! is timed on its own (the timer itself adds a few tens of nanoseconds).
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use sluice_sql::{Classifier, PgStringMode};
+use sluice_sql::{Classifier, MySqlMode, PgStringMode};
 
 const STATEMENTS: &[(&str, &str)] = &[
     ("select by id", "SELECT * FROM patients WHERE id = $1"),
@@ -52,6 +52,24 @@ fn measure_fn(iterations: usize, mut f: impl FnMut()) -> (Duration, Duration) {
     percentiles(samples)
 }
 
+/// MySQL statements (no `pg_query` baseline for these).
+const MYSQL_STATEMENTS: &[(&str, &str)] = &[
+    ("mysql select by id", "SELECT * FROM patients WHERE id = ?"),
+    (
+        "mysql join + group",
+        "SELECT p.name, COUNT(n.id) FROM clinic.patients p LEFT JOIN notes n ON n.patient_id = p.id \
+         WHERE p.ward = ? GROUP BY p.name ORDER BY 2 DESC LIMIT 10",
+    ),
+    ("mysql upsert", "INSERT INTO notes (id, body) VALUES (?, ?) ON DUPLICATE KEY UPDATE body = VALUES(body)"),
+    ("mysql set names", "SET NAMES utf8mb4 COLLATE utf8mb4_unicode_ci"),
+];
+
+fn measure_mysql(classifier: &Classifier, sql: &str, iterations: usize) -> (Duration, Duration) {
+    measure_fn(iterations, || {
+        black_box(classifier.classify_mysql(black_box(sql), MySqlMode::DEFAULT));
+    })
+}
+
 fn main() {
     // A larger statement: 1 kB of generated SQL.
     let wide: String = format!(
@@ -84,5 +102,12 @@ fn main() {
             format!("p50 {p50:.2?}"),
             format!("p50 {f50:.2?}")
         );
+    }
+    for (name, sql) in MYSQL_STATEMENTS {
+        measure_mysql(&uncached, sql, 200);
+        measure_mysql(&cached, sql, 10);
+        let (u50, u99) = measure_mysql(&uncached, sql, 5_000);
+        let (c50, c99) = measure_mysql(&cached, sql, 200_000);
+        println!("{name:<22} {u50:>13.2?} {u99:>13.2?} {c50:>11.2?} {c99:>11.2?}");
     }
 }

@@ -1,6 +1,8 @@
-//! The classification cache: bounded LRU keyed by (string mode, text).
+//! The classification cache: bounded LRU keyed by (dialect and its string
+//! mode, text).
 //!
-//! Owns: [`Cache`], its bounds (entries and bytes) and its locking.
+//! Owns: [`Cache`], [`Dialect`], its bounds (entries and bytes) and its
+//! locking.
 //! Does not own: classification.
 //!
 //! A hit costs one hash of the text (outside the lock), then under the lock
@@ -19,6 +21,7 @@ use lru::LruCache;
 use parking_lot::Mutex;
 use sluice_model::sql::SqlClassification;
 
+use crate::mysql::MySqlMode;
 use crate::string_mode::PgStringMode;
 
 /// Longest statement text that is cached.
@@ -27,8 +30,17 @@ pub const MAX_CACHED_TEXT: usize = 64 * 1024;
 /// Fixed bookkeeping cost counted per entry.
 const ENTRY_OVERHEAD: usize = 256;
 
+/// Which grammar, in which string mode, a text was classified with: part
+/// of the key, so a PostgreSQL and a MySQL classification of the same text
+/// (or two modes of one dialect) never share an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Dialect {
+    Postgres(PgStringMode),
+    MySql(MySqlMode),
+}
+
 struct Entry {
-    mode: PgStringMode,
+    mode: Dialect,
     text: Box<str>,
     value: Arc<SqlClassification>,
     cost: usize,
@@ -74,15 +86,15 @@ impl Cache {
         })
     }
 
-    /// The key of a (mode, text) pair; computed before taking the lock.
-    pub(crate) fn key(&self, sql: &str, mode: PgStringMode) -> u64 {
+    /// The key of a (dialect, text) pair; computed before taking the lock.
+    pub(crate) fn key(&self, sql: &str, mode: Dialect) -> u64 {
         let mut h = self.hasher.build_hasher();
         mode.hash(&mut h);
         sql.hash(&mut h);
         h.finish()
     }
 
-    pub(crate) fn get(&self, key: u64, sql: &str, mode: PgStringMode) -> Option<Arc<SqlClassification>> {
+    pub(crate) fn get(&self, key: u64, sql: &str, mode: Dialect) -> Option<Arc<SqlClassification>> {
         let mut inner = self.inner.lock();
         match inner.lru.get(&key) {
             Some(e) if e.mode == mode && &*e.text == sql => Some(Arc::clone(&e.value)),
@@ -90,7 +102,7 @@ impl Cache {
         }
     }
 
-    pub(crate) fn insert(&self, key: u64, sql: &str, mode: PgStringMode, value: Arc<SqlClassification>) {
+    pub(crate) fn insert(&self, key: u64, sql: &str, mode: Dialect, value: Arc<SqlClassification>) {
         if sql.len() > MAX_CACHED_TEXT {
             return;
         }

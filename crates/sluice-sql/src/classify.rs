@@ -1,13 +1,15 @@
 //! One uncached classification: parse, walk every statement, fingerprint,
 //! and apply the rules that hold for the request as a whole.
 //!
-//! Owns: turning a [`Walker`]'s findings into a [`SqlClassification`];
-//! the unparseable case; the fingerprint.
-//! Does not own: the per-node rules (the walker) or caching.
+//! Owns: the PostgreSQL pipeline from text to [`SqlClassification`]; the
+//! fingerprint.
+//! Does not own: the per-node rules (the walker), the request-wide rules
+//! (`findings.rs`) or caching.
 
 use pg_query::FingerprintOptions;
-use sluice_model::sql::{SqlClassification, SqlFlags, StatementKind};
+use sluice_model::sql::SqlClassification;
 
+use crate::findings;
 use crate::string_mode::PgStringMode;
 use crate::walk::Walker;
 
@@ -32,7 +34,7 @@ fn classify_inner(sql: &str, mode: PgStringMode) -> SqlClassification {
         walker.flags.multi_statement = true;
     }
     let fingerprint = fingerprint(sql, mode).unwrap_or_else(|| raw_fingerprint(sql, mode));
-    finish(walker, u32::try_from(stmts.len()).unwrap_or(u32::MAX), fingerprint)
+    walker.into_findings().into_classification(u32::try_from(stmts.len()).unwrap_or(u32::MAX), fingerprint)
 }
 
 /// `pg_query`'s fingerprint with relation names, schemas and digits all
@@ -45,53 +47,17 @@ fn fingerprint(sql: &str, mode: PgStringMode) -> Option<String> {
     pg_query::fingerprint(sql, mode.parser_options(), options).ok().map(|f| f.hex)
 }
 
-/// For text that does not parse: `raw-` and the FNV-1a 64 hash of the mode
-/// and the exact bytes.
+/// The byte naming PostgreSQL and the string mode in a raw fingerprint.
+fn mode_tag(mode: PgStringMode) -> u8 {
+    u8::from(mode.standard_conforming_strings)
+}
+
 fn raw_fingerprint(sql: &str, mode: PgStringMode) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    let mode_byte = u8::from(mode.standard_conforming_strings);
-    for byte in std::iter::once(mode_byte).chain(sql.bytes()) {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("raw-{hash:016x}")
+    findings::raw_fingerprint(mode_tag(mode), sql)
 }
 
 fn unparseable(sql: &str, mode: PgStringMode) -> SqlClassification {
-    SqlClassification {
-        kind: StatementKind::Admin,
-        statements: 0,
-        tables_read: Vec::new(),
-        tables_written: Vec::new(),
-        functions: Vec::new(),
-        flags: SqlFlags { unparseable: true, ..SqlFlags::default() },
-        fingerprint: raw_fingerprint(sql, mode),
-    }
-}
-
-fn sorted(mut v: Vec<String>) -> Vec<String> {
-    v.sort_unstable();
-    v.dedup();
-    v
-}
-
-/// Request-wide rules: the flags that are always `Admin`, and sorted,
-/// de-duplicated name lists.
-fn finish(walker: Walker, statements: u32, fingerprint: String) -> SqlClassification {
-    let mut kind = walker.kind;
-    let f = &walker.flags;
-    if f.security_function || f.set_role || f.alter_system || f.copy_program || f.copy_file || f.unparseable {
-        kind = StatementKind::Admin;
-    }
-    SqlClassification {
-        kind,
-        statements,
-        tables_read: sorted(walker.read),
-        tables_written: sorted(walker.written),
-        functions: sorted(walker.functions),
-        flags: walker.flags,
-        fingerprint,
-    }
+    findings::unparseable(mode_tag(mode), sql)
 }
 
 #[cfg(test)]

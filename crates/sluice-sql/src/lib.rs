@@ -1,11 +1,24 @@
-//! `sluice-sql`: PostgreSQL statement classification, fail closed.
+//! `sluice-sql`: PostgreSQL and MySQL/MariaDB statement classification,
+//! fail closed.
 //!
 //! Owns: turning a SQL request text into a [`SqlClassification`] (kind,
-//! tables read and written, functions, risk flags, fingerprint), and the
-//! cache of classifications.
-//! Does not own: deciding anything (that is `sluice-policy`), tracking
-//! session settings (the adapter passes [`PgStringMode`]), or MySQL (not
-//! built yet).
+//! tables read and written, functions, risk flags, fingerprint), for
+//! PostgreSQL ([`Classifier::classify_postgres`]) and MySQL/MariaDB
+//! ([`Classifier::classify_mysql`]), and the cache of classifications.
+//! Does not own: deciding anything (that is `sluice-policy`), or tracking
+//! session settings (the adapter passes [`PgStringMode`] or [`MySqlMode`]).
+//!
+//! # Layout
+//!
+//! - PostgreSQL: `classify.rs` (pipeline, fingerprint), `walk.rs`
+//!   (queries), `expr.rs`, `stmts.rs`, `ddl.rs`, `settings.rs`,
+//!   `routines.rs` (function bodies), `names.rs`, `string_mode.rs`.
+//! - MySQL: `mysql/mod.rs` (pipeline, [`MySqlMode`], fingerprint),
+//!   `mysql/lexer.rs` (statement splitting, quoting, comments),
+//!   `mysql/prescan.rs` (keyword rules), `mysql/walk.rs`, `mysql/expr.rs`,
+//!   `mysql/stmts.rs`.
+//! - Shared: `findings.rs` (request-wide rules), `security_functions.rs`
+//!   (both tables), `names.rs` (name rendering), `cache.rs`.
 //!
 //! ```
 //! use sluice_sql::{Classifier, PgStringMode, StatementKind};
@@ -181,11 +194,121 @@
 //! - Trigger functions (`RETURNS trigger`) in PL/pgSQL are not parsed by
 //!   `pg_query` 18.1 (its JSON output is invalid for them), so creating one
 //!   is `Admin` + `dynamic_sql`.
-
+//!
+//! # MySQL and MariaDB
+//!
+//! ```
+//! use sluice_sql::{Classifier, MySqlMode, StatementKind};
+//!
+//! let classifier = Classifier::new(10_000);
+//! let c = classifier.classify_mysql("SELECT 1 /*! ; DELETE FROM Patients */", MySqlMode::DEFAULT);
+//! assert_eq!(c.kind, StatementKind::Write);
+//! assert!(c.flags.multi_statement && c.flags.where_less_write);
+//! assert_eq!(c.tables_written, ["patients"]);
+//! ```
+//!
+//! How a request is read, in order:
+//! 1. **Lexed** by this crate (`mysql/lexer.rs`) as the server lexes it in
+//!    the session's [`MySqlMode`]: `'...'` and `"..."` strings (backslash
+//!    escapes unless `NO_BACKSLASH_ESCAPES`; `"..."` is an identifier under
+//!    `ANSI_QUOTES`), `` `...` `` identifiers, `#`, `-- ` (a space or
+//!    control character after the dashes; `--1` is not a comment) and
+//!    `/* */` comments. **Executable comments** `/*! ... */`,
+//!    `/*!50001 ... */` and MariaDB's `/*M! ... */` are executed by the
+//!    server, so their contents are classified as code, whatever the
+//!    version number (a statement for a newer server is still counted).
+//!    The text is split at `;` into statements. Anything the lexer is not
+//!    sure how the server reads is `Admin` + `unparseable`: unterminated
+//!    strings, identifiers or comments, NUL bytes, Unicode whitespace
+//!    outside quotes, a comment inside an executable comment.
+//! 2. **Pre-scanned** (`mysql/prescan.rs`) by leading keywords, for the
+//!    statements `sqlparser` cannot parse and those whose meaning does not
+//!    depend on the rest. Anywhere in a statement, `INTO OUTFILE` /
+//!    `INTO DUMPFILE` set `copy_file`, and a call of a MySQL security
+//!    function sets `security_function`, parsed or not.
+//! 3. **Parsed** with `sqlparser` 0.64 (`MySqlDialect`, its recursion
+//!    limit of 50 kept), one statement at a time, from a normalised text
+//!    (comments removed, executable-comment markers removed, backslashes
+//!    doubled under `NO_BACKSLASH_ESCAPES`, `"..."` rewritten as
+//!    `` `...` `` under `ANSI_QUOTES`). If `sqlparser`'s tokenizer finds a
+//!    comment the lexer did not, or a different number of quoted tokens,
+//!    the two disagree about the text and the statement is `Admin` +
+//!    `unparseable`. A statement whose longest run of tokens at one
+//!    parenthesis level exceeds 8,192 is not parsed (`Admin` +
+//!    `unparseable`): `sqlparser` builds operator chains without counting
+//!    them, and dropping one 50,000 deep overflows a 2 MiB stack.
+//! 4. **Walked** over an allow-list of `sqlparser` node types
+//!    (`mysql/walk.rs`, `expr.rs`, `stmts.rs`); any other node, or a field
+//!    only another dialect uses, makes the statement `Admin`. The walker
+//!    stops at 200 nested nodes (`Admin`).
+//!
+//! | statement | kind |
+//! | --- | --- |
+//! | `SELECT`, `VALUES`, `SHOW ...`, `DESCRIBE`, plain `EXPLAIN` | `Read` |
+//! | `EXPLAIN ANALYZE x` | the kind of `x` (it runs) |
+//! | `SELECT ... FOR UPDATE / FOR SHARE` | `Write` (locked tables are also written) |
+//! | `INSERT`, `REPLACE`, `INSERT ... ON DUPLICATE KEY UPDATE`, `UPDATE`, `DELETE` (single- and multi-table), `LOCK TABLES` | `Write` |
+//! | `CREATE/ALTER/DROP TABLE`, `CREATE/DROP VIEW`, `CREATE/DROP INDEX`, `TRUNCATE`, `RENAME TABLE`, `CREATE TABLE ... SELECT/LIKE` | `Ddl` |
+//! | `ANALYZE TABLE`, `UNLOCK TABLES`, `DEALLOCATE PREPARE`, `DROP PREPARE` | `Utility` |
+//! | `BEGIN`, `START TRANSACTION [WITH CONSISTENT SNAPSHOT / READ ONLY / READ WRITE]`, `COMMIT`, `ROLLBACK`, `SAVEPOINT`, `RELEASE SAVEPOINT`, `ROLLBACK TO` | `Transaction` |
+//! | `SET` of a setting in [`MYSQL_HARMLESS_SETTINGS`] (no scope, `SESSION`, `LOCAL`, `@@x`, `@@session.x`), `SET NAMES` / `SET CHARACTER SET` with a UTF-8 charset, `SET TRANSACTION ...`, `SET @user_var = ...`, `SELECT ... INTO @var`, `@v := x`, `USE db` | `Session` |
+//! | `LOAD DATA`, `LOAD XML`, `SELECT ... INTO OUTFILE/DUMPFILE`, `LOAD_FILE()` | `Admin` + `copy_file` |
+//! | `PREPARE s FROM ...` | `Admin` + `dynamic_sql` + `prepare_body`; a literal body is classified too (its tables and flags are added) |
+//! | `EXECUTE s` | `Admin` + `dynamic_sql` |
+//! | `SET ROLE`, `SET DEFAULT ROLE` | `Admin` + `set_role` |
+//! | `GRANT`, `REVOKE`, `CREATE/ALTER/DROP/RENAME USER`, `CREATE/DROP ROLE`, `SET PASSWORD`, `SET GLOBAL/PERSIST/PERSIST_ONLY`, `@@global.x`, `SET` of any other variable, `SET NAMES` with another charset, `CALL`, `HANDLER`, `XA`, `INSTALL/UNINSTALL`, `KILL`, `FLUSH`, `RESET`, `PURGE`, `CHANGE MASTER/REPLICATION`, `START/STOP REPLICA/SLAVE`, `SHUTDOWN`, `RESTART`, `BINLOG`, `CLONE`, `CACHE INDEX`, `LOAD INDEX`, `IMPORT TABLE`, `LOCK/UNLOCK INSTANCE`; `CREATE/ALTER/DROP` of databases, schemas, procedures, functions, triggers, events, servers, tablespaces, resource groups; anything with an explicit `DEFINER`; MariaDB `SET STATEMENT ... FOR` | `Admin` |
+//!
+//! Decisions worth knowing:
+//! - **Table names are folded to lower case** (`` `Clinic`.`Patients` ``
+//!   is `clinic.patients`), quoted or not, as a server with
+//!   `lower_case_table_names = 1` (or 2) compares them. On a server with
+//!   `lower_case_table_names = 0` (Linux default) `Patients` and
+//!   `patients` are different tables; policies there should name tables
+//!   in lower case and not rely on case to tell tables apart. Names are
+//!   `db.table` as written (unqualified names resolve through `USE`), and
+//!   rendered like PostgreSQL names (a part with a dot is double-quoted).
+//!   Unqualified `DUAL` is not a table. Function names are lower-case.
+//! - `USE db` and `SET sql_mode` are `Session` (like `search_path` and
+//!   `standard_conforming_strings` for PostgreSQL): the adapter must track
+//!   the current database and the `NO_BACKSLASH_ESCAPES`/`ANSI_QUOTES`
+//!   flags ([`MySqlMode::from_sql_mode`]; the OK packet's status flags
+//!   carry `NO_BACKSLASH_ESCAPES`). [`MySqlMode::affects`] says when the
+//!   mode can matter at all.
+//! - `foreign_key_checks`, `unique_checks` and `sql_log_bin` are not
+//!   harmless (`Admin`), so `mysqldump`'s preamble is `Admin`.
+//! - A multi-table `UPDATE` writes every table it joins (which columns
+//!   belong to which table needs the schema). A multi-table `DELETE`
+//!   writes its named targets, resolved through the FROM list's aliases.
+//! - `where_less_write` is syntactic: `DELETE ... LIMIT 10` without WHERE
+//!   sets it; a JOIN's ON condition does not count as a WHERE.
+//! - `REPLACE` and `ON DUPLICATE KEY UPDATE` also read their target.
+//! - `sleep()` and `benchmark()` are not security functions (see
+//!   `security_functions.rs` for the MySQL table).
+//! - Stored-program bodies (`CREATE PROCEDURE ... BEGIN ...; END`) are
+//!   split at their inner `;`, as a client without `DELIMITER` would send
+//!   them; the statement is `Admin` anyway, but `statements` counts the
+//!   pieces.
+//! - Fingerprint: SHA-256 (first 16 bytes, hex) of the mode and the
+//!   executed tokens (comments dropped, executable comments' contents
+//!   kept, words lower-cased). Literals count as `?` only in data
+//!   statements (`SELECT`, `INSERT`, `REPLACE`, `UPDATE`, `DELETE`,
+//!   `WITH`, `VALUES`, `TABLE`); elsewhere (`SET`, `PREPARE`, `GRANT`, ...)
+//!   they are significant. Text the lexer refuses gets `raw-` and FNV-1a,
+//!   as for PostgreSQL.
+//!
+//! Known limits (all fail closed, as `Admin`): `sqlparser` 0.64 does not
+//! parse `LOCK IN SHARE MODE`, comma-joined multi-table `UPDATE t1, t2`,
+//! `LOCK TABLES db.t`, `DIV`/`MOD` operators, `NEXT VALUE FOR`, `TABLE t`,
+//! `DO`, `OPTIMIZE/CHECK/REPAIR TABLE` and `SET @v := x`; nor
+//! `ALTER VIEW`. Functions called in column definitions of
+//! `CREATE TABLE` are not listed (security functions there are still
+//! caught by the token rule).
 mod cache;
 mod classify;
 mod ddl;
 mod expr;
+mod findings;
+mod mysql;
 mod names;
 mod routines;
 mod security_functions;
@@ -196,11 +319,15 @@ mod walk;
 
 use std::sync::Arc;
 
-pub use security_functions::{Match, SECURITY_FUNCTIONS, is_security_function};
+pub use mysql::{MYSQL_HARMLESS_SETTINGS, MySqlMode};
+pub use security_functions::{
+    MYSQL_SECURITY_FUNCTIONS, Match, SECURITY_FUNCTIONS, is_mysql_security_function, is_security_function,
+};
 pub use settings::HARMLESS_SETTINGS;
 pub use sluice_model::sql::{SqlClassification, SqlFlags, StatementKind};
 pub use string_mode::PgStringMode;
 
+use cache::Dialect;
 pub use cache::MAX_CACHED_TEXT;
 
 /// Default bound on the bytes the cache holds (texts plus classifications).
@@ -231,15 +358,32 @@ impl Classifier {
     /// parsed or is not understood is `Admin` (with `flags.unparseable` when
     /// parsing failed).
     pub fn classify_postgres(&self, sql: &str, mode: PgStringMode) -> Arc<SqlClassification> {
+        self.cached(sql, Dialect::Postgres(mode), || classify::classify(sql, mode))
+    }
+
+    /// Classifies a MySQL or MariaDB request (a `COM_QUERY` text, or the
+    /// statement of one `COM_STMT_PREPARE`) in the session's [`MySqlMode`].
+    /// Never panics, never fails: what cannot be parsed or is not
+    /// understood is `Admin` (with `flags.unparseable` when parsing failed).
+    pub fn classify_mysql(&self, sql: &str, mode: MySqlMode) -> Arc<SqlClassification> {
+        self.cached(sql, Dialect::MySql(mode), || mysql::classify(sql, mode))
+    }
+
+    fn cached(
+        &self,
+        sql: &str,
+        dialect: Dialect,
+        classify: impl FnOnce() -> SqlClassification,
+    ) -> Arc<SqlClassification> {
         let Some(cache) = &self.cache else {
-            return Arc::new(classify::classify(sql, mode));
+            return Arc::new(classify());
         };
-        let key = cache.key(sql, mode);
-        if let Some(hit) = cache.get(key, sql, mode) {
+        let key = cache.key(sql, dialect);
+        if let Some(hit) = cache.get(key, sql, dialect) {
             return hit;
         }
-        let value = Arc::new(classify::classify(sql, mode));
-        cache.insert(key, sql, mode, Arc::clone(&value));
+        let value = Arc::new(classify());
+        cache.insert(key, sql, dialect, Arc::clone(&value));
         value
     }
 

@@ -34,7 +34,8 @@ use pg_query::{NodeEnum, ParserOptions};
 use serde_json::Value;
 use sluice_model::sql::StatementKind;
 
-use crate::walk::{Walker, merge_flags};
+use crate::findings::merge_flags;
+use crate::walk::Walker;
 
 /// How deep the PL/pgSQL JSON is followed (serde_json itself stops at 128).
 const MAX_JSON_DEPTH: u32 = 128;

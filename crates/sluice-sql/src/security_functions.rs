@@ -1,8 +1,9 @@
 //! The security-function table: functions whose call alone makes a statement
 //! `Admin`, and the few functions that make a `SELECT` a write.
 //!
-//! Owns: [`SECURITY_FUNCTIONS`], [`is_security_function`] and the minimum
-//! kind a function call implies.
+//! Owns: [`SECURITY_FUNCTIONS`], [`is_security_function`],
+//! [`MYSQL_SECURITY_FUNCTIONS`], [`is_mysql_security_function`] and the
+//! minimum kind a function call implies.
 //! Does not own: finding the calls (the walker does that).
 //!
 //! A name matches on its last part (`pg_catalog.pg_read_file` and
@@ -32,6 +33,25 @@
 //! Minimum kinds: a security function makes the statement `Admin`;
 //! `nextval` and `setval` change a sequence, so they make it at least
 //! `Write`; `pg_notify` is `NOTIFY`, so at least `Utility`.
+//!
+//! # MySQL / MariaDB
+//!
+//! [`MYSQL_SECURITY_FUNCTIONS`], matched the same way (MySQL function names
+//! are case-insensitive, quoted or not):
+//!
+//! | name                         | why it is a security function |
+//! | ---                          | --- |
+//! | `load_file`                  | reads any file the server can read (also sets `copy_file`) |
+//! | `sys_exec`, `sys_eval`, `sys_bineval`, `sys_get`, `sys_set` | `lib_mysqludf_sys` UDFs: run operating-system commands, read and set the server's environment |
+//! | `do_system`                  | the classic "raptor" UDF: runs a shell command |
+//! | `http_get`, `http_post`, `http_put`, `http_delete` | `mysql-udf-http`: connect elsewhere from the server |
+//!
+//! Decided *not* to be security functions, as for PostgreSQL: `sleep`,
+//! `benchmark`, `get_lock` and the other lock functions (resource use, not
+//! privilege; a statement timeout is the remedy), and reads of system
+//! variables (`@@x`, which the server itself guards). MariaDB's
+//! `nextval`/`setval` (and `NEXT VALUE FOR`) make a statement at least
+//! `Write`.
 
 use sluice_model::sql::StatementKind;
 
@@ -108,6 +128,21 @@ pub const SECURITY_FUNCTIONS: &[Match] = &[
     Match::Exact("pg_truncate_visibility_map"),
 ];
 
+/// The MySQL/MariaDB table (see the module header for the reasons).
+pub const MYSQL_SECURITY_FUNCTIONS: &[Match] = &[
+    Match::Exact("load_file"),
+    Match::Exact("sys_exec"),
+    Match::Exact("sys_eval"),
+    Match::Exact("sys_bineval"),
+    Match::Exact("sys_get"),
+    Match::Exact("sys_set"),
+    Match::Exact("do_system"),
+    Match::Exact("http_get"),
+    Match::Exact("http_post"),
+    Match::Exact("http_put"),
+    Match::Exact("http_delete"),
+];
+
 /// Functions in [`SECURITY_FUNCTIONS`] that run SQL given as text.
 const DYNAMIC_SQL_PREFIXES: &[&str] =
     &["query_to_xml", "table_to_xml", "schema_to_xml", "database_to_xml", "cursor_to_xml", "ts_stat", "ts_rewrite"];
@@ -120,9 +155,19 @@ fn base_name(name: &str) -> String {
 /// Whether `name` (possibly schema-qualified, any case) is in the
 /// security-function table.
 pub fn is_security_function(name: &str) -> bool {
+    in_table(SECURITY_FUNCTIONS, name)
+}
+
+/// Whether `name` (possibly database-qualified, any case) is in the MySQL
+/// security-function table.
+pub fn is_mysql_security_function(name: &str) -> bool {
+    in_table(MYSQL_SECURITY_FUNCTIONS, name)
+}
+
+fn in_table(table: &[Match], name: &str) -> bool {
     let base = base_name(name);
     let base = base.trim_matches('"');
-    SECURITY_FUNCTIONS.iter().any(|m| match *m {
+    table.iter().any(|m| match *m {
         Match::Exact(n) => base == n,
         Match::Prefix(p) => base.starts_with(p),
         Match::Around(p, s) => base.len() >= p.len() + s.len() && base.starts_with(p) && base.ends_with(s),
@@ -143,6 +188,17 @@ pub(crate) fn min_kind(name: &str) -> Option<StatementKind> {
     match base_name(name).as_str() {
         "nextval" | "setval" => Some(StatementKind::Write),
         "pg_notify" => Some(StatementKind::Utility),
+        _ => None,
+    }
+}
+
+/// The least dangerous kind a MySQL statement calling `name` can have.
+pub(crate) fn mysql_min_kind(name: &str) -> Option<StatementKind> {
+    if is_mysql_security_function(name) {
+        return Some(StatementKind::Admin);
+    }
+    match base_name(name).as_str() {
+        "nextval" | "setval" => Some(StatementKind::Write),
         _ => None,
     }
 }
@@ -213,5 +269,18 @@ mod tests {
         assert_eq!(min_kind("lower"), None);
         assert!(runs_sql_text("query_to_xml_and_xmlschema"));
         assert!(!runs_sql_text("lower"));
+    }
+
+    #[test]
+    fn mysql_table() {
+        for name in ["load_file", "LOAD_FILE", "mysql.sys_exec", "sys_eval", "do_system", "http_get"] {
+            assert!(is_mysql_security_function(name), "{name}");
+            assert_eq!(mysql_min_kind(name), Some(StatementKind::Admin), "{name}");
+        }
+        for name in ["sleep", "benchmark", "get_lock", "pg_read_file", "concat", "sys_exec_log"] {
+            assert!(!is_mysql_security_function(name), "{name}");
+        }
+        assert_eq!(mysql_min_kind("NEXTVAL"), Some(StatementKind::Write));
+        assert_eq!(mysql_min_kind("now"), None);
     }
 }

@@ -14,6 +14,7 @@ use pg_query::NodeEnum;
 use pg_query::protobuf::{self as pb, Node};
 use sluice_model::sql::{SqlFlags, StatementKind};
 
+use crate::findings::{Findings, merge_flags};
 use crate::names;
 use crate::string_mode::PgStringMode;
 
@@ -137,6 +138,17 @@ impl Walker {
             self.add_written(name.clone());
         }
         self.add_read(name);
+    }
+
+    /// What the walk found, for the request-wide rules.
+    pub(crate) fn into_findings(self) -> Findings {
+        Findings {
+            kind: self.kind,
+            read: self.read,
+            written: self.written,
+            functions: self.functions,
+            flags: self.flags,
+        }
     }
 
     /// Merges everything another walker found.
@@ -414,21 +426,6 @@ impl Walker {
         f(self);
         self.locking = saved;
     }
-}
-
-/// ORs every flag of `from` into `into`.
-pub(crate) fn merge_flags(into: &mut SqlFlags, from: &SqlFlags) {
-    into.where_less_write |= from.where_less_write;
-    into.multi_statement |= from.multi_statement;
-    into.writes_in_cte |= from.writes_in_cte;
-    into.copy_program |= from.copy_program;
-    into.copy_file |= from.copy_file;
-    into.dynamic_sql |= from.dynamic_sql;
-    into.prepare_body |= from.prepare_body;
-    into.set_role |= from.set_role;
-    into.alter_system |= from.alter_system;
-    into.security_function |= from.security_function;
-    into.unparseable |= from.unparseable;
 }
 
 #[cfg(test)]

@@ -5,33 +5,10 @@
 
 use std::collections::BTreeSet;
 
-use serde::Deserialize;
-use sluice_sql::{Classifier, PgStringMode, SqlClassification, SqlFlags, StatementKind};
+use sluice_sql::{Classifier, PgStringMode, StatementKind};
+use support::{Case, Corpus, check};
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Corpus {
-    case: Vec<Case>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Case {
-    sql: String,
-    min_kind: StatementKind,
-    max_kind: Option<StatementKind>,
-    #[serde(default)]
-    flags: Vec<String>,
-    #[serde(default)]
-    exact_flags: bool,
-    tables_read: Option<Vec<String>>,
-    tables_written: Option<Vec<String>>,
-    functions: Option<Vec<String>>,
-    statements: Option<u32>,
-    standard_conforming_strings: Option<bool>,
-    technique: String,
-    note: String,
-}
+mod support;
 
 /// The techniques issue 3 section 6 requires for PostgreSQL, plus benign
 /// cases. Every one must appear in the corpus.
@@ -63,63 +40,12 @@ const REQUIRED_TECHNIQUES: &[&str] = &[
     "benign",
 ];
 
-fn flag_list(f: &SqlFlags) -> BTreeSet<&'static str> {
-    SqlFlags::NAMES.into_iter().zip(f.values()).filter(|(_, on)| *on).map(|(name, _)| name).collect()
-}
-
-const FLAG_NAMES: [&str; 11] = SqlFlags::NAMES;
-
 fn load() -> Corpus {
     let text = include_str!("corpus.toml");
     match toml::from_str(text) {
         Ok(c) => c,
         Err(e) => panic!("corpus.toml does not load: {e}"),
     }
-}
-
-fn check(case: &Case, got: &SqlClassification) -> Vec<String> {
-    let mut problems = Vec::new();
-    if got.kind < case.min_kind {
-        problems.push(format!("kind {:?} is below min_kind {:?}", got.kind, case.min_kind));
-    }
-    if let Some(max) = case.max_kind
-        && got.kind > max
-    {
-        problems.push(format!("kind {:?} is above max_kind {max:?}", got.kind));
-    }
-    let flags = flag_list(&got.flags);
-    for want in &case.flags {
-        if !FLAG_NAMES.contains(&want.as_str()) {
-            problems.push(format!("unknown flag name {want:?} in the corpus"));
-        } else if !flags.contains(want.as_str()) {
-            problems.push(format!("flag {want} missing (got {flags:?})"));
-        }
-    }
-    if case.exact_flags {
-        let want: BTreeSet<&str> = case.flags.iter().map(String::as_str).collect();
-        if want != flags {
-            problems.push(format!("flags {flags:?}, want exactly {want:?}"));
-        }
-    }
-    for (what, want, have) in [
-        ("tables_read", &case.tables_read, &got.tables_read),
-        ("tables_written", &case.tables_written, &got.tables_written),
-        ("functions", &case.functions, &got.functions),
-    ] {
-        if let Some(want) = want {
-            let mut want = want.clone();
-            want.sort();
-            if &want != have {
-                problems.push(format!("{what} {have:?}, want {want:?}"));
-            }
-        }
-    }
-    if let Some(n) = case.statements
-        && got.statements != n
-    {
-        problems.push(format!("statements {}, want {n}", got.statements));
-    }
-    problems
 }
 
 fn mode(case: &Case) -> PgStringMode {
@@ -134,6 +60,7 @@ fn bypass_corpus() {
     let mut failures = Vec::new();
     for (i, case) in corpus.case.iter().enumerate() {
         assert!(!case.note.is_empty(), "case {i} has no note");
+        assert!(case.no_backslash_escapes.is_none() && case.ansi_quotes.is_none(), "case {i}: a MySQL mode field");
         let got = classifier.classify_postgres(&case.sql, mode(case));
         let problems = check(case, &got);
         if !problems.is_empty() {
