@@ -44,4 +44,9 @@ pub struct SqlStatement {
     pub extended: bool,
     /// What the classifier made of the text; `None` until one has run.
     pub classification: Option<Arc<SqlClassification>>,
+    /// The schema an unqualified table name resolves to in this session,
+    /// when the adapter knows it (policy qualifies names with it); `None`
+    /// leaves unqualified names unqualified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_schema: Option<Arc<str>>,
 }

@@ -50,12 +50,16 @@ pub struct SqlFlags {
     pub security_function: bool,
     /// The text could not be parsed; the kind is `Admin`.
     pub unparseable: bool,
+    /// `SET`/`RESET` of `search_path` (any form, `LOCAL` too): unqualified
+    /// table names may resolve to another schema afterwards.
+    #[serde(default)]
+    pub set_search_path: bool,
 }
 
 impl SqlFlags {
     /// Every flag's name, as written in audit records and Cedar contexts, in
     /// the order of [`SqlFlags::values`].
-    pub const NAMES: [&'static str; 11] = [
+    pub const NAMES: [&'static str; 12] = [
         "where_less_write",
         "multi_statement",
         "writes_in_cte",
@@ -67,10 +71,11 @@ impl SqlFlags {
         "alter_system",
         "security_function",
         "unparseable",
+        "set_search_path",
     ];
 
     /// Every flag's value, in the order of [`SqlFlags::NAMES`].
-    pub fn values(&self) -> [bool; 11] {
+    pub fn values(&self) -> [bool; 12] {
         [
             self.where_less_write,
             self.multi_statement,
@@ -83,6 +88,7 @@ impl SqlFlags {
             self.alter_system,
             self.security_function,
             self.unparseable,
+            self.set_search_path,
         ]
     }
 }

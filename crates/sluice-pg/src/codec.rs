@@ -472,6 +472,11 @@ pub mod encode {
     pub fn terminate(out: &mut BytesMut) {
         message(out, b'X', |_| {});
     }
+
+    /// A simple Query (Sluice's own, on its upstream session).
+    pub fn query(out: &mut BytesMut, sql: &str) {
+        message(out, b'Q', |out| cstr(out, sql));
+    }
 }
 
 #[cfg(test)]

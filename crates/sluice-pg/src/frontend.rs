@@ -71,10 +71,14 @@ pub async fn serve_client(ctx: Arc<PgContext>, tcp: TcpStream, peer: SocketAddr)
             Ok(codec::BackendMessage::ParameterStatus { name: "standard_conforming_strings", value: "off" })
         )
     });
+    let settings = relay::SessionSettings {
+        standard_conforming_strings,
+        default_schema: upstream.default_schema.as_deref().map(Arc::from),
+    };
     let end = relay::relay(
         &session,
         &ctx.classifier,
-        standard_conforming_strings,
+        settings,
         client,
         buf,
         upstream.stream,

@@ -12,7 +12,7 @@
 use crate::codec::{self, BackendMessage, Frame, FrontendMessage, Severity, encode};
 use bytes::BytesMut;
 use sha2::{Digest, Sha256};
-use sluice_model::{Action, DenialCause, MaskPlan, OutcomeStatus, SqlClassification, SqlStatement};
+use sluice_model::{Action, DenialCause, MaskPlan, OutcomeStatus, SqlClassification, SqlStatement, StatementKind};
 use sluice_pipeline::{Adapter, Exchange, Outcome, PendingCommit, Refusal, RefusalKind, Release, Session};
 use sluice_sql::{Classifier, PgStringMode};
 use std::collections::{HashMap, VecDeque};
@@ -203,11 +203,27 @@ enum PgRequest {
     Execute { frame: Frame, portal: Portal },
 }
 
+/// What the relay needs to know of the upstream session when it starts.
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    /// As the upstream reported it at startup.
+    pub standard_conforming_strings: bool,
+    /// `current_schema()` at startup.
+    pub default_schema: Option<Arc<str>>,
+}
+
 /// The request direction, as the pipeline's adapter.
 #[derive(Debug)]
 struct RequestSide<'a> {
     inflight: &'a Inflight,
     classifier: &'a Classifier,
+    /// The schema unqualified table names resolve to, while Sluice is sure
+    /// of it: from the session start until a request may have changed it
+    /// (see [`may_move_search_path`]); then `None` for the rest of the
+    /// session, so policies see unqualified names as written (fail closed).
+    default_schema: Option<Arc<str>>,
+    /// Set by `describe` when the request may change the schema.
+    schema_in_doubt: std::cell::Cell<bool>,
     /// Bytes waiting to be written upstream, in order.
     upstream_out: BytesMut,
     /// After a refused Execute: drop messages until Sync, as PostgreSQL does
@@ -233,8 +249,23 @@ impl Adapter for RequestSide<'_> {
                 (portal.sql.to_string(), portal.param_count, portal.params_sha256.clone(), true)
             }
         };
-        let classification = Some(self.classify(&text));
-        Action::Sql(SqlStatement { text, param_count, params_sha256, extended, classification })
+        let classification = self.classify(&text);
+        // A request that may move the search path is itself read without
+        // a default schema: it may change it before its own later statements.
+        let default_schema = if may_move_search_path(&classification) {
+            self.schema_in_doubt.set(true);
+            None
+        } else {
+            self.default_schema.clone()
+        };
+        Action::Sql(SqlStatement {
+            text,
+            param_count,
+            params_sha256,
+            extended,
+            classification: Some(classification),
+            default_schema,
+        })
     }
 
     async fn forward(&mut self, request: PgRequest, mut exchange: Exchange) -> Result<(), Self::Error> {
@@ -282,6 +313,13 @@ impl RequestSide<'_> {
         if alternative.kind > classification.kind { alternative } else { classification }
     }
 
+    /// Forgets the default schema once a request may have moved it.
+    fn settle_schema(&mut self) {
+        if self.schema_in_doubt.take() {
+            self.default_schema = None;
+        }
+    }
+
     /// Waits for the records of overlapped reads, which releases (or, if the
     /// store failed, refuses) their responses. After a refused Execute the
     /// client's messages up to Sync are discarded, as after any error.
@@ -305,6 +343,7 @@ impl RequestSide<'_> {
             FrontendMessage::Query { sql } => {
                 let sql = sql.into_owned();
                 let Ok(()) = session.submit(self, PgRequest::Query { frame, sql }).await;
+                self.settle_schema();
                 return Ok(());
             }
             FrontendMessage::Execute { portal } => {
@@ -314,6 +353,7 @@ impl RequestSide<'_> {
                     params_sha256: None,
                 });
                 let Ok(()) = session.submit(self, PgRequest::Execute { frame, portal }).await;
+                self.settle_schema();
                 return Ok(());
             }
             FrontendMessage::Parse { statement, sql } => {
@@ -379,7 +419,7 @@ impl RequestSide<'_> {
 pub async fn relay<C, U>(
     session: &Session,
     classifier: &Classifier,
-    standard_conforming_strings: bool,
+    settings: SessionSettings,
     client: C,
     mut client_buf: BytesMut,
     upstream: U,
@@ -396,13 +436,15 @@ where
     let inflight = Inflight {
         queue: Mutex::default(),
         wake: Notify::new(),
-        standard_conforming_strings: AtomicBool::new(standard_conforming_strings),
+        standard_conforming_strings: AtomicBool::new(settings.standard_conforming_strings),
     };
 
     let requests = async {
         let mut side = RequestSide {
             inflight: &inflight,
             classifier,
+            default_schema: settings.default_schema,
+            schema_in_doubt: std::cell::Cell::new(false),
             upstream_out: BytesMut::with_capacity(8192),
             discarding: false,
             statements: HashMap::new(),
@@ -762,6 +804,18 @@ fn pop_tracked(queue: &mut VecDeque<Expect>, ending: Ending) {
     if let Some(Expect::Query(tracked) | Expect::Execute(tracked)) = queue.pop_front() {
         tracked.finish(ending);
     }
+}
+
+/// Whether a request may change which schema unqualified table names
+/// resolve to: a `SET`/`RESET search_path`, a `set_config` (a security
+/// function), and anything that can run arbitrary statements or create
+/// schemas (DDL, admin: `DO`, `CALL`, `CREATE SCHEMA`, ...). Reads, writes,
+/// transaction control and other session settings cannot. (A user-defined
+/// function that calls `set_config` internally is not seen; see the docs.)
+fn may_move_search_path(c: &SqlClassification) -> bool {
+    c.flags.set_search_path
+        || c.flags.security_function
+        || matches!(c.kind, StatementKind::Utility | StatementKind::Ddl | StatementKind::Admin)
 }
 
 /// The row count in a command tag: `SELECT 3`, `INSERT 0 5`, `COPY 10`.

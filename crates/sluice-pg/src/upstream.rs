@@ -96,6 +96,9 @@ pub struct Upstream {
     pub key: Option<BackendKey>,
     /// Bytes that arrived after ReadyForQuery.
     pub leftover: BytesMut,
+    /// The schema unqualified table names resolve to at the start of the
+    /// session (`current_schema()`), `None` when there is none.
+    pub default_schema: Option<String>,
 }
 
 impl UpstreamTarget {
@@ -148,7 +151,8 @@ impl UpstreamTarget {
                 }
             }
         }
-        Ok(Upstream { stream, startup_frames, key, leftover: reader.buf })
+        let default_schema = current_schema(&mut stream, &mut reader, &mut startup_frames).await?;
+        Ok(Upstream { stream, startup_frames, key, leftover: reader.buf, default_schema })
     }
 
     async fn negotiate_tls(&self, mut tcp: TcpStream) -> Result<PgStream, UpstreamError> {
@@ -272,4 +276,50 @@ impl FrameReader {
             }
         }
     }
+}
+
+/// Asks the fresh session for `current_schema()`, the schema unqualified
+/// table names resolve to (policy qualifies names with it). The answer is
+/// Sluice's own; none of it reaches the client.
+async fn current_schema(
+    stream: &mut PgStream,
+    reader: &mut FrameReader,
+    startup_frames: &mut Vec<Frame>,
+) -> Result<Option<String>, UpstreamError> {
+    let mut out = BytesMut::new();
+    encode::query(&mut out, "SELECT pg_catalog.current_schema()");
+    stream.write_all(&out).await?;
+    let mut schema = None;
+    loop {
+        let frame = reader.next(stream).await?;
+        match frame.tag {
+            b'D' => schema = first_text_column(frame.body()),
+            b'T' | b'C' => {}
+            b'S' | b'N' => startup_frames.push(frame),
+            b'Z' => return Ok(schema),
+            b'E' => {
+                let BackendMessage::Error(fields) =
+                    BackendMessage::decode(&frame).map_err(|e| UpstreamError::Protocol(e.to_string()))?
+                else {
+                    unreachable!("tag E is an error")
+                };
+                return Err(UpstreamError::Protocol(format!("current_schema() failed: {}", fields.message)));
+            }
+            other => {
+                return Err(UpstreamError::Protocol(format!(
+                    "unexpected message '{}' answering current_schema()",
+                    other as char
+                )));
+            }
+        }
+    }
+}
+
+/// The first column of a DataRow body as text; `None` for NULL or a
+/// malformed row.
+fn first_text_column(body: &[u8]) -> Option<String> {
+    let len = i32::from_be_bytes(body.get(2..6)?.try_into().ok()?);
+    let len = usize::try_from(len).ok()?;
+    let value = body.get(6..6 + len)?;
+    String::from_utf8(value.to_vec()).ok()
 }

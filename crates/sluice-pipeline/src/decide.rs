@@ -58,7 +58,7 @@ impl Decider {
             classification,
             client_addr: client_ip,
             now: chrono::Utc::now(),
-            default_schema: None,
+            default_schema: sql.default_schema.as_deref(),
         };
         let decision = match session {
             SessionPolicy::Prepared(prepared) => engine.decide_prepared(prepared, &request),

@@ -178,6 +178,7 @@ mod tests {
             params_sha256: None,
             extended: false,
             classification: None,
+            default_schema: None,
         });
         guardrails.decide(&principal, &action).verdict()
     }

@@ -14,10 +14,10 @@ use std::net::IpAddr;
 /// Every context attribute, in the order of `ContextUse`'s bits: the table
 /// and function sets, the flags (named once, by `SqlFlags::NAMES`), then
 /// the rest.
-pub(crate) const ATTRS: [&str; 21] = {
+pub(crate) const ATTRS: [&str; 10 + SqlFlags::NAMES.len()] = {
     const HEAD: [&str; 5] = ["tables_read", "tables_written", "tables", "functions", "statements"];
     const TAIL: [&str; 5] = ["fingerprint", "now", "hour", "weekday", "client_ip"];
-    let mut attrs = [""; 21];
+    let mut attrs = [""; 10 + SqlFlags::NAMES.len()];
     let mut i = 0;
     while i < HEAD.len() {
         attrs[i] = HEAD[i];
@@ -32,9 +32,11 @@ pub(crate) const ATTRS: [&str; 21] = {
     attrs
 };
 const FIRST_FLAG: usize = 5;
+/// The first attribute after the flags (`fingerprint`).
+const FIRST_TAIL: usize = FIRST_FLAG + SqlFlags::NAMES.len();
 
 /// The Bool flags of the context, in the order of `SqlFlags::values`.
-pub(crate) const FLAG_NAMES: [&str; 11] = SqlFlags::NAMES;
+pub(crate) const FLAG_NAMES: [&str; SqlFlags::NAMES.len()] = SqlFlags::NAMES;
 
 /// `patients` → `public.patients` when the session's schema is known.
 pub(crate) fn qualify(table: &str, default_schema: Option<&str>) -> String {
@@ -68,12 +70,12 @@ pub(crate) fn build(r: &SqlRequest<'_>, used: &ContextUse) -> Result<Context, St
     for (i, value) in c.flags.values().into_iter().enumerate() {
         put(FIRST_FLAG + i, &|| RestrictedExpression::new_bool(value));
     }
-    put(16, &|| RestrictedExpression::new_string(c.fingerprint.clone()));
-    put(17, &|| RestrictedExpression::new_datetime(r.now.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()));
-    put(18, &|| RestrictedExpression::new_long(i64::from(r.now.hour())));
-    put(19, &|| RestrictedExpression::new_long(i64::from(r.now.weekday().number_from_monday())));
+    put(FIRST_TAIL, &|| RestrictedExpression::new_string(c.fingerprint.clone()));
+    put(FIRST_TAIL + 1, &|| RestrictedExpression::new_datetime(r.now.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()));
+    put(FIRST_TAIL + 2, &|| RestrictedExpression::new_long(i64::from(r.now.hour())));
+    put(FIRST_TAIL + 3, &|| RestrictedExpression::new_long(i64::from(r.now.weekday().number_from_monday())));
     if let Some(ip) = r.client_addr {
-        put(20, &|| RestrictedExpression::new_ip(ip_text(ip)));
+        put(FIRST_TAIL + 4, &|| RestrictedExpression::new_ip(ip_text(ip)));
     }
     Context::from_pairs(pairs).map_err(|e| e.to_string())
 }
@@ -102,5 +104,12 @@ mod tests {
                 "{attr} not in the schema"
             );
         }
+    }
+
+    #[test]
+    fn attribute_slots_match_their_names() {
+        assert_eq!(ATTRS[FIRST_FLAG], SqlFlags::NAMES[0]);
+        assert_eq!(ATTRS[FIRST_TAIL - 1], SqlFlags::NAMES[SqlFlags::NAMES.len() - 1]);
+        assert_eq!(ATTRS[FIRST_TAIL..], ["fingerprint", "now", "hour", "weekday", "client_ip"]);
     }
 }

@@ -33,7 +33,7 @@
 //!   (sets of strings), `statements` (Long), the flags `where_less_write`,
 //!   `multi_statement`, `writes_in_cte`, `copy_program`, `copy_file`,
 //!   `dynamic_sql`, `prepare_body`, `set_role`, `alter_system`,
-//!   `security_function`, `unparseable` (Bools), `fingerprint` (String),
+//!   `security_function`, `unparseable`, `set_search_path` (Bools), `fingerprint` (String),
 //!   `now` (datetime, UTC), `hour` (0–23 UTC), `weekday` (1 = Monday … 7 =
 //!   Sunday) and, when the client has one, `client_ip` (ipaddr; test with
 //!   `context has client_ip`).
@@ -43,6 +43,15 @@
 //! session's schema (`patients` → `public.patients`); otherwise it stays
 //! unqualified. **Write allow-lists with qualified names**: an unqualified
 //! name the gateway cannot resolve then fails the list and is denied.
+//!
+//! The PostgreSQL gateway asks the upstream session for `current_schema()`
+//! when it opens, and uses it until a request may move the search path: a
+//! `SET`/`RESET search_path` (flag `set_search_path`), `set_config`, and
+//! any utility, DDL or admin statement (`CREATE SCHEMA`, `DO`, `CALL`, ...).
+//! From then on, for the rest of the session, unqualified names stay
+//! unqualified. So `SET search_path = decoy, public; SELECT * FROM patients`
+//! cannot pass for `public.patients`. Known limit: a user-defined function
+//! that calls `set_config('search_path', ...)` itself is not seen.
 //!
 //! # "Analysts may SELECT only from patients and visits"
 //!

@@ -90,6 +90,9 @@ impl Walker {
     /// `SET`, `SET LOCAL`, `RESET`, `RESET ALL`, `SET TRANSACTION ...`.
     pub(crate) fn variable_set(&mut self, s: &pb::VariableSetStmt) {
         self.nodes(&s.args);
+        if s.name.eq_ignore_ascii_case("search_path") {
+            self.flags.set_search_path = true;
+        }
         let kind = VariableSetKind::try_from(s.kind).unwrap_or(VariableSetKind::Undefined);
         let class = match kind {
             VariableSetKind::VarResetAll => StatementKind::Session,

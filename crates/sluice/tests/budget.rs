@@ -14,14 +14,14 @@ const STATEMENT_BUDGET: &str = r#"
 @id("analysts-read-big")
 @budget("rows_per_statement=1000")
 permit (principal in Sluice::Group::"analysts", action == Sluice::Action::"sql:read", resource == Sluice::Connection::"patients")
-when { ["big"].containsAll(context.tables_read) };
+when { ["public.big"].containsAll(context.tables_read) };
 "#;
 
 const HOURLY_BUDGET: &str = r#"
 @id("analysts-read-small")
 @budget("rows_per_statement=100, rows_per_hour=50")
 permit (principal in Sluice::Group::"analysts", action == Sluice::Action::"sql:read", resource == Sluice::Connection::"patients")
-when { ["big"].containsAll(context.tables_read) };
+when { ["public.big"].containsAll(context.tables_read) };
 "#;
 
 struct Setup {

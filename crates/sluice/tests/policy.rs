@@ -11,11 +11,11 @@ use support::{ScratchDb, Sluice, api_key, config, sluice_cli};
 const POLICIES: &str = r#"
 @id("analysts-read-notes")
 permit (principal in Sluice::Group::"analysts", action == Sluice::Action::"sql:read", resource == Sluice::Connection::"patients")
-when { ["notes"].containsAll(context.tables_read) };
+when { ["public.notes"].containsAll(context.tables_read) };
 
 @id("analysts-write-notes")
 permit (principal in Sluice::Group::"analysts", action == Sluice::Action::"sql:write", resource == Sluice::Connection::"patients")
-when { ["notes"].containsAll(context.tables_written) && ["notes"].containsAll(context.tables_read) };
+when { ["public.notes"].containsAll(context.tables_written) && ["public.notes"].containsAll(context.tables_read) };
 
 @id("where-less-write-needs-approval")
 @hold("UPDATE or DELETE without WHERE changes every row of the table")
@@ -145,4 +145,38 @@ with psycopg.connect(sys.argv[1], autocommit=True) as conn:
         "psycopg's view of the policy"
     );
     assert_eq!(db.sql("SELECT string_agg(body, ',' ORDER BY id) FROM notes"), "a,c");
+}
+
+#[test]
+fn unqualified_names_resolve_to_the_session_schema_until_the_search_path_moves() {
+    let db = ScratchDb::create("sluice_policy");
+    db.sql("CREATE TABLE notes (id int); INSERT INTO notes VALUES (1); CREATE SCHEMA decoy; CREATE TABLE decoy.notes (secret text)");
+    let policies = r#"
+@id("analysts-read-public-notes")
+permit (principal in Sluice::Group::"analysts", action == Sluice::Action::"sql:read", resource == Sluice::Connection::"patients")
+when { ["public.notes"].containsAll(context.tables_read) };
+
+@id("analysts-settings")
+permit (principal in Sluice::Group::"analysts", action == Sluice::Action::"sql:session", resource)
+when { context.tables.isEmpty() && context.functions.isEmpty() };
+"#;
+    let (sluice, key, _policies) = start_with_policies(&db, policies);
+    let mut client = RawClient::login(sluice.port(), "patients", &key);
+
+    // current_schema() is public: `notes` is public.notes.
+    assert_eq!(error(&run(&mut client, "select * from notes")), None);
+    // A search path set by the client may put another `notes` first, so
+    // from then on unqualified names are not resolved: the allow-list of
+    // qualified names no longer matches them.
+    assert_eq!(error(&run(&mut client, "set search_path = decoy, public")), None);
+    let (code, message) = error(&run(&mut client, "select * from notes")).expect("decoy.notes is not public.notes");
+    assert_eq!(code, "42501");
+    assert!(message.contains("tables: notes"), "{message}");
+    assert_eq!(error(&run(&mut client, "select * from public.notes")), None);
+    // In one string the request is decided as a whole, by its most dangerous
+    // kind (sql:session here): the settings permit must not carry a read
+    // along, which its `tables.isEmpty()` guard sees to.
+    let mut fresh = RawClient::login(sluice.port(), "patients", &key);
+    let answer = run(&mut fresh, "set search_path = decoy; select * from notes");
+    assert_eq!(error(&answer).map(|(code, _)| code).as_deref(), Some("42501"));
 }

@@ -142,6 +142,7 @@ pub fn classification(case: &Case) -> SqlClassification {
             "alter_system" => &mut flags.alter_system,
             "security_function" => &mut flags.security_function,
             "unparseable" => &mut flags.unparseable,
+            "set_search_path" => &mut flags.set_search_path,
             other => panic!("case {}: unknown flag {other}", case.name),
         };
         *slot = true;

@@ -42,7 +42,7 @@ pub fn flag_list(f: &SqlFlags) -> BTreeSet<&'static str> {
     SqlFlags::NAMES.into_iter().zip(f.values()).filter(|(_, on)| *on).map(|(name, _)| name).collect()
 }
 
-const FLAG_NAMES: [&str; 11] = SqlFlags::NAMES;
+const FLAG_NAMES: [&str; SqlFlags::NAMES.len()] = SqlFlags::NAMES;
 
 /// Everything wrong with `got` for `case` (empty: it passes).
 pub fn check(case: &Case, got: &SqlClassification) -> Vec<String> {
