@@ -2,6 +2,7 @@
 
 use serde::Deserialize;
 use sluice_model::PrincipalKind;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -187,6 +188,15 @@ pub struct Policy {
     /// Used only without `dir`.
     #[serde(default)]
     pub deny_statements: Vec<String>,
+    /// Parent groups by group (`[policy.groups] analysts = ["readers"]`):
+    /// every member of `analysts` is also `in Sluice::Group::"readers"`, so
+    /// the identity provider need not know Sluice's group structure.
+    #[serde(default)]
+    pub groups: BTreeMap<String, Vec<String>>,
+    /// Mask profiles from most to least restrictive: when the permits that
+    /// allow a request name different `@mask` profiles, the first listed wins.
+    #[serde(default)]
+    pub mask_order: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -207,6 +217,14 @@ pub struct Connection {
     pub tls: UpstreamTls,
     /// CA bundle for `verify-full`; the system roots when absent.
     pub ca_file: Option<PathBuf>,
+    /// What policies see as `resource.environment`. Defaults to
+    /// `"production"`, so a forgotten setting gets the strictest guardrails.
+    #[serde(default = "default_environment")]
+    pub environment: String,
+}
+
+fn default_environment() -> String {
+    "production".into()
 }
 
 impl Connection {

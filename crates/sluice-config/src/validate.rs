@@ -1,7 +1,7 @@
 //! Checks that serde cannot express. Each failure names the offending key.
 
 use crate::{Config, Invalid};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 pub(crate) fn validate(config: &Config) -> Result<(), Invalid> {
     let invalid = |key: String, message: &str| Invalid { key, message: message.to_string() };
@@ -68,6 +68,92 @@ pub(crate) fn validate(config: &Config) -> Result<(), Invalid> {
             Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {}
             _ => return Err(invalid(at("upstream"), "must be host:port")),
         }
+        // Policies compare the environment exactly (`== "production"`), so a
+        // `"Production"` would silently switch production guardrails off.
+        let env = &conn.environment;
+        if env.is_empty() || !env.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+        {
+            return Err(invalid(
+                at("environment"),
+                "must be a lower-case name such as \"production\" or \"staging\" (a-z, 0-9, `_`, `-`); \
+                 policies compare it exactly",
+            ));
+        }
+    }
+    validate_policy(&config.policy)
+}
+
+fn validate_policy(policy: &crate::Policy) -> Result<(), Invalid> {
+    let invalid = |key: String, message: String| Invalid { key, message };
+    for (group, parents) in &policy.groups {
+        let key = format!("policy.groups.{group}");
+        if !is_group_name(group) {
+            return Err(invalid(key, "group names must be non-empty, without leading or trailing spaces".into()));
+        }
+        for parent in parents {
+            if !is_group_name(parent) {
+                return Err(invalid(
+                    key,
+                    format!("parent group `{parent}` must be non-empty, without leading or trailing spaces"),
+                ));
+            }
+        }
+    }
+    if let Some(cycle) = group_cycle(&policy.groups) {
+        return Err(invalid(
+            format!("policy.groups.{}", cycle[0]),
+            format!("groups form a cycle ({}); a group cannot be its own ancestor", cycle.join(" -> ")),
+        ));
+    }
+    let mut profiles = HashSet::new();
+    for (i, profile) in policy.mask_order.iter().enumerate() {
+        let key = format!("policy.mask_order[{i}]");
+        if profile.trim().is_empty() {
+            return Err(invalid(key, "a mask profile name must not be empty".into()));
+        }
+        if !profiles.insert(profile.as_str()) {
+            return Err(invalid(key, format!("mask profile `{profile}` is listed twice")));
+        }
     }
     Ok(())
+}
+
+fn is_group_name(name: &str) -> bool {
+    !name.is_empty() && name.trim() == name
+}
+
+/// The first cycle in the group graph, as the groups along it with the first
+/// repeated at the end; `None` when the graph is acyclic.
+fn group_cycle(parents: &BTreeMap<String, Vec<String>>) -> Option<Vec<&str>> {
+    fn visit<'a>(
+        parents: &'a BTreeMap<String, Vec<String>>,
+        path: &mut Vec<&'a str>,
+        done: &mut BTreeSet<&'a str>,
+    ) -> Option<Vec<&'a str>> {
+        let group = *path.last()?;
+        for parent in parents.get(group).into_iter().flatten() {
+            if let Some(start) = path.iter().position(|g| g == parent) {
+                let mut cycle = path[start..].to_vec();
+                cycle.push(parent);
+                return Some(cycle);
+            }
+            if done.contains(parent.as_str()) {
+                continue;
+            }
+            path.push(parent);
+            if let Some(cycle) = visit(parents, path, done) {
+                return Some(cycle);
+            }
+            path.pop();
+        }
+        done.insert(group);
+        None
+    }
+    let mut done = BTreeSet::new();
+    parents.keys().find_map(|group| {
+        if done.contains(group.as_str()) {
+            return None;
+        }
+        visit(parents, &mut vec![group.as_str()], &mut done)
+    })
 }

@@ -90,3 +90,84 @@ fn load_errors_name_the_file() {
     let text = err.to_string();
     assert!(text.contains("sluice.toml") && text.contains("bogus"), "{text}");
 }
+
+const POLICY: &str = r#"
+[policy]
+dir = "policies"
+mask_order = ["strict", "phi"]
+[policy.groups]
+analysts = ["readers"]
+nurses = ["clinical", "readers"]
+clinical = ["staff"]
+"#;
+
+#[test]
+fn policy_settings_load_and_environment_defaults_to_production() {
+    let config =
+        load(&GOOD.replace("tls = \"verify-full\"", "tls = \"verify-full\"\nenvironment = \"staging\"")).unwrap();
+    assert_eq!(config.connections[0].environment, "staging");
+    let config = load(&format!("{GOOD}{POLICY}")).unwrap();
+    assert_eq!(config.connections[0].environment, "production");
+    assert_eq!(config.policy.mask_order, ["strict", "phi"]);
+    assert_eq!(config.policy.groups["nurses"], ["clinical", "readers"]);
+    assert_eq!(config.policy.groups.len(), 3);
+    assert_eq!(config.policy.dir.as_deref(), Some(Path::new("/etc/sluice/policies")));
+    let config = load(GOOD).unwrap();
+    assert!(config.policy.groups.is_empty() && config.policy.mask_order.is_empty());
+}
+
+/// Each row: a replacement applied to GOOD + POLICY, and words the error must contain.
+#[test]
+fn bad_policy_settings_name_the_key() {
+    let text = format!("{GOOD}{POLICY}");
+    let env = |value: &str| format!("tls = \"verify-full\"\nenvironment = {value}");
+    let cases: Vec<(&str, String, &[&str])> = vec![
+        ("tls = \"verify-full\"", env("\"Production\""), &["connections[0].environment", "lower-case"]),
+        ("tls = \"verify-full\"", env("\"\""), &["connections[0].environment"]),
+        ("tls = \"verify-full\"", env("\"staging \""), &["connections[0].environment"]),
+        ("tls = \"verify-full\"", env("1"), &["invalid type", "environment"]),
+        (
+            "clinical = [\"staff\"]",
+            "clinical = [\"staff\"]\nstaff = [\"nurses\"]".into(),
+            &["policy.groups.clinical", "cycle", "clinical -> staff -> nurses -> clinical"],
+        ),
+        (
+            "clinical = [\"staff\"]",
+            "clinical = [\"clinical\"]".into(),
+            &["policy.groups.clinical", "clinical -> clinical"],
+        ),
+        ("clinical = [\"staff\"]", "clinical = [\"\"]".into(), &["policy.groups.clinical", "parent group"]),
+        ("clinical = [\"staff\"]", "\" clinical\" = [\"staff\"]".into(), &["policy.groups. clinical", "spaces"]),
+        ("clinical = [\"staff\"]", "clinical = \"staff\"".into(), &["invalid type", "sequence"]),
+        (
+            "mask_order = [\"strict\", \"phi\"]",
+            "mask_order = [\"strict\", \"phi\", \"strict\"]".into(),
+            &["policy.mask_order[2]", "listed twice"],
+        ),
+        (
+            "mask_order = [\"strict\", \"phi\"]",
+            "mask_order = [\"strict\", \" \"]".into(),
+            &["policy.mask_order[1]", "empty"],
+        ),
+        ("mask_order = [\"strict\", \"phi\"]", "mask_orders = [\"strict\"]".into(), &["unknown field `mask_orders`"]),
+    ];
+    for (from, to, words) in cases {
+        assert!(text.contains(from), "case {from} does not apply");
+        let bad = text.replacen(from, &to, 1);
+        let err = load(&bad).expect_err(&to).to_string();
+        for word in words {
+            assert!(err.contains(word), "error for `{to}` was `{err}`, missing `{word}`");
+        }
+    }
+}
+
+#[test]
+fn policy_setting_errors_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sluice.toml");
+    std::fs::write(&path, format!("{GOOD}{POLICY}").replace("\"phi\"]", "\"strict\"]")).unwrap();
+    let err = Config::load(&path).unwrap_err();
+    assert!(matches!(err, ConfigError::Invalid { .. }));
+    let text = err.to_string();
+    assert!(text.contains("sluice.toml") && text.contains("policy.mask_order[1]"), "{text}");
+}

@@ -5,77 +5,18 @@
 //! conditions written in `when`, so every policy is evaluated).
 //! Does not: assert; the target (p99 ≤ 20 µs) is checked by reading the output.
 
+mod common;
+
+use common::{TOTAL, Timings, engine};
 use sluice_model::{Principal, PrincipalKind, SqlClassification, SqlFlags, StatementKind};
-use sluice_policy::{PolicyDecision, PolicyEngine, PolicySettings, SqlRequest};
+use sluice_policy::{PolicyDecision, PolicyEngine, SqlRequest};
 use std::hint::black_box;
-use std::time::{Duration, Instant};
-
-const TOTAL: usize = 200;
-
-fn starter() -> Vec<(String, String)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../policies");
-    let text = std::fs::read_to_string(dir.join("starter.cedar")).expect("policies/starter.cedar");
-    vec![("starter.cedar".into(), text)]
-}
-
-/// Policies for other groups and connections (and a few for this one), with
-/// the scope pinned (`pinned`) or the same tests moved into `when`.
-fn others(count: usize, pinned: bool) -> String {
-    let mut out = String::new();
-    for i in 0..count {
-        let (group, connection, action, effect, extra) = match i % 10 {
-            0..=5 => (format!("team{i}"), format!("db{}", i % 30), "sql:read", "permit", ""),
-            6 => (format!("team{i}"), "patients".to_owned(), "sql:read", "permit", ""),
-            7 => (format!("ops{i}"), format!("db{}", i % 30), "sql:write", "permit", ""),
-            8 => (format!("team{i}"), format!("db{}", i % 30), "sql:read", "forbid", " && context.hour > 20"),
-            _ => (format!("ops{i}"), "patients".to_owned(), "sql:ddl", "permit", ""),
-        };
-        let tables = format!("[\"public.t{i}\", \"public.u{i}\"].containsAll(context.tables_read)");
-        if pinned {
-            out.push_str(&format!(
-                "@id(\"p{i}\")\n{effect} (principal in Sluice::Group::\"{group}\", action == Sluice::Action::\"{action}\", resource == Sluice::Connection::\"{connection}\")\nwhen {{ {tables}{extra} }};\n\n"
-            ));
-        } else {
-            out.push_str(&format!(
-                "@id(\"p{i}\")\n{effect} (principal, action, resource)\nwhen {{ principal in Sluice::Group::\"{group}\" && action == Sluice::Action::\"{action}\" && resource == Sluice::Connection::\"{connection}\" && {tables}{extra} }};\n\n"
-            ));
-        }
-    }
-    out
-}
-
-fn engine(pinned: bool) -> PolicyEngine {
-    let mut sources = starter();
-    let starter_count = PolicyEngine::from_sources(&sources).unwrap().policy_names().count();
-    sources.push(("others.cedar".into(), others(TOTAL - starter_count, pinned)));
-    let settings = PolicySettings {
-        group_parents: [("analysts".to_owned(), vec!["readers".to_owned()])].into(),
-        ..PolicySettings::default()
-    };
-    let engine = PolicyEngine::from_sources_with(&sources, &settings).unwrap();
-    assert_eq!(engine.policy_names().count(), TOTAL);
-    engine
-}
 
 fn report(label: &str, slice: usize, run: impl Fn() -> PolicyDecision) {
-    for _ in 0..20_000 {
-        black_box(run());
-    }
-    let n = 100_000;
-    let mut times = Vec::with_capacity(n);
-    for _ in 0..n {
-        let start = Instant::now();
-        black_box(run());
-        times.push(start.elapsed());
-    }
-    times.sort_unstable();
-    let at = |q: f64| times[((n as f64 * q) as usize).min(n - 1)].as_secs_f64() * 1e6;
-    let mean = times.iter().sum::<Duration>().as_secs_f64() * 1e6 / n as f64;
+    let t = Timings::measure(20_000, 100_000, run);
     println!(
-        "{label:<58} {slice:>3}/{TOTAL}  p50 {:>7.2} µs  p99 {:>7.2} µs  p99.9 {:>7.2} µs  mean {mean:>7.2} µs",
-        at(0.50),
-        at(0.99),
-        at(0.999),
+        "{label:<58} {slice:>3}/{TOTAL}  p50 {:>7.2} µs  p99 {:>7.2} µs  p99.9 {:>7.2} µs  mean {:>7.2} µs",
+        t.p50, t.p99, t.p999, t.mean,
     );
 }
 

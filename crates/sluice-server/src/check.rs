@@ -47,8 +47,11 @@ pub async fn check(config: &Config) -> Vec<CheckLine> {
     if let Some(dir) = &config.policy.dir {
         lines.push(CheckLine {
             what: format!("policies in {}", dir.display()),
-            result: match sluice_policy::PolicyEngine::load_dir(dir) {
-                Ok(engine) => Ok(format!("{} policies valid against the schema", engine.policy_names().count())),
+            result: match crate::policy::load(config) {
+                Ok(engine) => {
+                    let count = engine.map_or(0, |e| e.policy_names().count());
+                    Ok(format!("{count} policies valid against the schema"))
+                }
                 Err(e) => Err(e.to_string()),
             },
         });

@@ -8,9 +8,11 @@
 //! # Layout
 //! - [`api`]: the HTTP routes.
 //! - [`check`]: `sluice check`, config plus live upstream and IdP checks.
+//! - [`policy`]: the policy engine loaded with the settings config gives it.
 
 pub mod api;
 pub mod check;
+pub mod policy;
 
 use sluice_audit::{AuditLog, AuditOptions};
 use sluice_config::Config;
@@ -67,7 +69,7 @@ impl Server {
         };
         let audit = AuditLog::open(&config.storage.url, options).await?;
         let authenticator = Authenticator::new(&config.identity)?;
-        let policies = config.policy.dir.as_deref().map(sluice_policy::PolicyEngine::load_dir).transpose()?;
+        let policies = policy::load(&config)?;
         let gateway = Gateway::new(config.clone(), authenticator, audit, metrics.clone(), policies);
 
         let pg = match config.listeners.postgres {

@@ -1,10 +1,12 @@
 //! The `sluice` command: parses flags and calls the crates that do the work.
 //!
 //! Owns: the command-line surface (`serve`, `check`, `audit verify`,
-//! `audit search`), logging setup, signal handling, and exit codes.
+//! `audit search`, `policy test`, `policy explain`), logging setup, signal
+//! handling, and exit codes.
 //! Does not: carry logic a crate should own; each subcommand is a thin call.
 
 mod audit_cmd;
+mod policy_cmd;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -44,6 +46,12 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: audit_cmd::AuditCommand,
+    },
+    /// Try Cedar policies offline: run a file of test cases, or explain how
+    /// one statement is classified and decided.
+    Policy {
+        #[command(subcommand)]
+        command: policy_cmd::PolicyCommand,
     },
 }
 
@@ -85,6 +93,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { config, ready_file } => serve(&config, ready_file.as_deref()).await,
         Command::Check { config } => check(&config).await,
         Command::Audit { command } => audit_cmd::run(command).await,
+        Command::Policy { command } => Ok(policy_cmd::run(command)),
     }
 }
 
