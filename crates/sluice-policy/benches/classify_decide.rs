@@ -11,8 +11,8 @@
 
 mod common;
 
-use common::{TOTAL, Timings, engine};
-use sluice_model::{Principal, PrincipalKind, Verdict};
+use common::{TOTAL, Timings, analyst, engine};
+use sluice_model::{Principal, Verdict};
 use sluice_policy::{PolicyEngine, PreparedPrincipal, SqlRequest};
 use sluice_sql::{Classifier, PgStringMode};
 use std::hint::black_box;
@@ -57,13 +57,7 @@ fn classify_decide(
 fn main() {
     let engine = engine(true);
     let classifier = Classifier::new(4096);
-    let analyst = Principal {
-        subject: "bot-1".into(),
-        kind: PrincipalKind::Agent,
-        groups: vec!["analysts".into(), "staff".into()],
-        issuer: "https://idp.example".into(),
-        token_id: None,
-    };
+    let analyst = analyst();
     let prepared = engine.prepare(&analyst, "patients");
     let run = |sql: &str| classify_decide(&classifier, &engine, &prepared, &analyst, black_box(sql));
 

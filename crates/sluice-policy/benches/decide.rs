@@ -7,8 +7,8 @@
 
 mod common;
 
-use common::{TOTAL, Timings, engine};
-use sluice_model::{Principal, PrincipalKind, SqlClassification, SqlFlags, StatementKind};
+use common::{TOTAL, Timings, analyst, engine};
+use sluice_model::{SqlClassification, SqlFlags, StatementKind};
 use sluice_policy::{PolicyDecision, PolicyEngine, SqlRequest};
 use std::hint::black_box;
 
@@ -48,13 +48,7 @@ fn classification(kind: StatementKind, tables: &[&str]) -> SqlClassification {
 }
 
 fn main() {
-    let analyst = Principal {
-        subject: "bot-1".into(),
-        kind: PrincipalKind::Agent,
-        groups: vec!["analysts".into(), "staff".into()],
-        issuer: "https://idp.example".into(),
-        token_id: None,
-    };
+    let analyst = analyst();
     let read = classification(StatementKind::Read, &["patients", "visits"]);
     let secret = classification(StatementKind::Read, &["patients", "secrets"]);
     let mut multi = read.clone();

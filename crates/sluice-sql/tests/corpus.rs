@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use sluice_sql::{Classifier, PgStringMode, StatementKind};
-use support::{Case, Corpus, check};
+use support::{Case, Corpus, assert_covers, run_corpus};
 
 mod support;
 
@@ -54,33 +54,16 @@ fn mode(case: &Case) -> PgStringMode {
 
 #[test]
 fn bypass_corpus() {
-    let corpus = load();
-    assert!(corpus.case.len() >= 80, "the corpus must hold at least 80 cases");
     let classifier = Classifier::new(0);
-    let mut failures = Vec::new();
-    for (i, case) in corpus.case.iter().enumerate() {
-        assert!(!case.note.is_empty(), "case {i} has no note");
+    run_corpus(&load(), 80, |i, case| {
         assert!(case.no_backslash_escapes.is_none() && case.ansi_quotes.is_none(), "case {i}: a MySQL mode field");
-        let got = classifier.classify_postgres(&case.sql, mode(case));
-        let problems = check(case, &got);
-        if !problems.is_empty() {
-            failures.push(format!(
-                "case {i} [{}] {:?}\n    {}\n    got {got:?}",
-                case.technique,
-                case.sql,
-                problems.join("\n    ")
-            ));
-        }
-    }
-    assert!(failures.is_empty(), "{} corpus failures:\n{}", failures.len(), failures.join("\n"));
+        classifier.classify_postgres(&case.sql, mode(case))
+    });
 }
 
 #[test]
 fn corpus_covers_every_required_technique() {
-    let corpus = load();
-    let present: BTreeSet<&str> = corpus.case.iter().map(|c| c.technique.as_str()).collect();
-    let missing: Vec<&&str> = REQUIRED_TECHNIQUES.iter().filter(|t| !present.contains(**t)).collect();
-    assert!(missing.is_empty(), "techniques without a case: {missing:?}");
+    assert_covers(&load(), REQUIRED_TECHNIQUES);
 }
 
 /// `pg_query`'s own helpers are a lower bound: every table and function they

@@ -3,10 +3,8 @@
 //! benign cases also bound the kind from above and pin exact tables, so
 //! over-classification fails too.
 
-use std::collections::BTreeSet;
-
 use sluice_sql::{Classifier, MySqlMode, PgStringMode};
-use support::{Case, Corpus, check};
+use support::{Case, Corpus, assert_covers, run_corpus};
 
 mod support;
 
@@ -54,33 +52,16 @@ fn mode(case: &Case) -> MySqlMode {
 
 #[test]
 fn mysql_bypass_corpus() {
-    let corpus = load();
-    assert!(corpus.case.len() >= 40, "the MySQL corpus must hold at least 40 cases");
     let classifier = Classifier::new(0);
-    let mut failures = Vec::new();
-    for (i, case) in corpus.case.iter().enumerate() {
-        assert!(!case.note.is_empty(), "case {i} has no note");
+    run_corpus(&load(), 40, |i, case| {
         assert!(case.standard_conforming_strings.is_none(), "case {i}: a PostgreSQL mode field");
-        let got = classifier.classify_mysql(&case.sql, mode(case));
-        let problems = check(case, &got);
-        if !problems.is_empty() {
-            failures.push(format!(
-                "case {i} [{}] {:?}\n    {}\n    got {got:?}",
-                case.technique,
-                case.sql,
-                problems.join("\n    ")
-            ));
-        }
-    }
-    assert!(failures.is_empty(), "{} corpus failures:\n{}", failures.len(), failures.join("\n"));
+        classifier.classify_mysql(&case.sql, mode(case))
+    });
 }
 
 #[test]
 fn mysql_corpus_covers_every_required_technique() {
-    let corpus = load();
-    let present: BTreeSet<&str> = corpus.case.iter().map(|c| c.technique.as_str()).collect();
-    let missing: Vec<&&str> = REQUIRED_TECHNIQUES.iter().filter(|t| !present.contains(**t)).collect();
-    assert!(missing.is_empty(), "techniques without a case: {missing:?}");
+    assert_covers(&load(), REQUIRED_TECHNIQUES);
 }
 
 /// Without a backslash or a double quote the session's mode cannot change

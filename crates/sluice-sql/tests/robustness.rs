@@ -3,30 +3,8 @@
 
 use sluice_sql::{Classifier, PgStringMode, StatementKind};
 
-/// Runs `f` on a thread with a 2 MiB stack and returns its result; a stack
-/// overflow would abort the whole test binary, so passing means no crash.
-fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
-    let handle = std::thread::Builder::new().stack_size(2 * 1024 * 1024).spawn(f).expect("spawn a test thread");
-    match handle.join() {
-        Ok(v) => v,
-        Err(_) => panic!("the classifier panicked"),
-    }
-}
-
-fn nested(depth: usize, open: &str, inner: &str, close: &str) -> String {
-    let mut s = String::with_capacity(depth * (open.len() + close.len()) + inner.len());
-    for _ in 0..depth {
-        s.push_str(open);
-    }
-    s.push_str(inner);
-    for _ in 0..depth {
-        s.push_str(close);
-    }
-    s
-}
-
-/// Builds a statement nested `depth` deep.
-type Shape = Box<dyn Fn(usize) -> String + Send>;
+mod hostile;
+use hostile::{Shape, nested, on_small_stack};
 
 #[test]
 fn deep_nesting_is_admin_or_understood_never_a_crash() {

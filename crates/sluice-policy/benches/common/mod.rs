@@ -1,10 +1,11 @@
-//! What the sluice-policy benches share: the 200-policy engine they load and
-//! the timing loop they report with.
+//! What the sluice-policy benches share: the 200-policy engine they load,
+//! the principal they decide for, and the timing loop they report with.
 //!
 //! Owns: the generated policy set (the starter policies plus policies for
 //! other groups and connections) and percentile timing.
 //! Does not: print; each bench formats its own lines.
 
+use sluice_model::{Principal, PrincipalKind};
 use sluice_policy::{PolicyEngine, PolicySettings};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -46,6 +47,17 @@ fn others(count: usize, pinned: bool) -> String {
 
 /// The starter policies plus generated ones, [`TOTAL`] in all, with
 /// `analysts` configured as members of `readers`.
+/// An agent in `analysts` and `staff`, the principal every bench decides for.
+pub fn analyst() -> Principal {
+    Principal {
+        subject: "bot-1".into(),
+        kind: PrincipalKind::Agent,
+        groups: vec!["analysts".into(), "staff".into()],
+        issuer: "https://idp.example".into(),
+        token_id: None,
+    }
+}
+
 pub fn engine(pinned: bool) -> PolicyEngine {
     let mut sources = starter();
     let starter_count = PolicyEngine::from_sources(&sources).unwrap().policy_names().count();

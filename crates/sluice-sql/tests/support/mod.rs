@@ -1,11 +1,12 @@
 //! Shared by the corpus tests (`corpus.rs` for PostgreSQL,
-//! `mysql_corpus.rs` for MySQL): the case format and the check of one
-//! classification against one case.
+//! `mysql_corpus.rs` for MySQL): the case format, the check of one
+//! classification against one case, and the run of a whole corpus.
 
 use std::collections::BTreeSet;
 
 use serde::Deserialize;
 use sluice_sql::{SqlClassification, SqlFlags, StatementKind};
+use std::sync::Arc;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -88,4 +89,32 @@ pub fn check(case: &Case, got: &SqlClassification) -> Vec<String> {
         problems.push(format!("statements {}, want {n}", got.statements));
     }
     problems
+}
+
+/// Classifies every case with `classify` and fails listing every case whose
+/// classification does not meet it. The corpus must hold `min_cases`.
+pub fn run_corpus(corpus: &Corpus, min_cases: usize, classify: impl Fn(usize, &Case) -> Arc<SqlClassification>) {
+    assert!(corpus.case.len() >= min_cases, "the corpus must hold at least {min_cases} cases");
+    let mut failures = Vec::new();
+    for (i, case) in corpus.case.iter().enumerate() {
+        assert!(!case.note.is_empty(), "case {i} has no note");
+        let got = classify(i, case);
+        let problems = check(case, &got);
+        if !problems.is_empty() {
+            failures.push(format!(
+                "case {i} [{}] {:?}\n    {}\n    got {got:?}",
+                case.technique,
+                case.sql,
+                problems.join("\n    ")
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{} corpus failures:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// Fails naming each of `required` that no case of `corpus` exercises.
+pub fn assert_covers(corpus: &Corpus, required: &[&str]) {
+    let present: BTreeSet<&str> = corpus.case.iter().map(|c| c.technique.as_str()).collect();
+    let missing: Vec<&&str> = required.iter().filter(|t| !present.contains(**t)).collect();
+    assert!(missing.is_empty(), "techniques without a case: {missing:?}");
 }
