@@ -28,7 +28,13 @@
 //!   `"sql:write"`, `"sql:ddl"`, `"sql:admin"`, `"sql:transaction"`,
 //!   `"sql:session"`, `"sql:utility"` — chosen by the classification's
 //!   `kind` (the most dangerous kind in the string). The `protocol:verb`
-//!   form leaves room for `http:*`, `ssh:*`, `mcp:*`.
+//!   form leaves room for `http:*`, `ssh:*`, `mcp:*`. A string of several
+//!   statements is one request, decided once, by that kind: `SET x = 1;
+//!   SELECT * FROM secrets` is `sql:session`, not `sql:read`. So a permit
+//!   for a kind that should touch no data must say so: `when {
+//!   context.tables.isEmpty() && context.functions.isEmpty() }` (as the
+//!   starter's transaction/settings permit does), or forbid
+//!   `context.multi_statement` (as the starter does for agents).
 //! - **Context**: `tables_read`, `tables_written`, `tables` (both), `functions`
 //!   (sets of strings), `statements` (Long), the flags `where_less_write`,
 //!   `multi_statement`, `writes_in_cte`, `copy_program`, `copy_file`,
