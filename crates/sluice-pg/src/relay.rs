@@ -16,7 +16,7 @@ use sluice_model::{Action, DenialCause, MaskPlan, OutcomeStatus, SqlClassificati
 use sluice_pipeline::{Adapter, Exchange, Outcome, PendingCommit, Refusal, RefusalKind, Release, Session};
 use sluice_sql::{Classifier, PgStringMode};
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
@@ -72,10 +72,12 @@ struct Tracked {
     exchange: Exchange,
     rows: u64,
     bytes_out: u64,
-    /// Result rows (DataRow, COPY OUT CopyData) relayed, and their bytes:
-    /// what the request's budget limits.
+    /// Result rows (DataRow, COPY OUT CopyData) relayed for this request.
     rows_returned: u64,
-    result_bytes: u64,
+    /// What the budget counts: the rows and bytes of the request, or, for an
+    /// Execute, of its portal so far (a portal read 600 rows at a time with
+    /// Execute's row limit is one statement, not many).
+    spend: Arc<ResultSpend>,
     tags: Vec<String>,
     error: Option<(String, String)>,
     /// Set when the rest of the response must not reach the client: it is
@@ -120,14 +122,21 @@ enum Ending {
     Interrupted,
 }
 
+/// Result rows and bytes relayed for one statement.
+#[derive(Debug, Default)]
+struct ResultSpend {
+    rows: AtomicU64,
+    bytes: AtomicU64,
+}
+
 impl Tracked {
-    fn new(exchange: Exchange) -> Tracked {
+    fn new(exchange: Exchange, spend: Arc<ResultSpend>) -> Tracked {
         Tracked {
             exchange,
             rows: 0,
             bytes_out: 0,
             rows_returned: 0,
-            result_bytes: 0,
+            spend,
             tags: Vec::new(),
             error: None,
             withheld: None,
@@ -194,6 +203,8 @@ struct Portal {
     sql: Arc<str>,
     param_count: u32,
     params_sha256: Option<String>,
+    /// Shared by every Execute of this portal, for its budget.
+    spend: Arc<ResultSpend>,
 }
 
 /// One request as PostgreSQL sent it.
@@ -273,8 +284,8 @@ impl Adapter for RequestSide<'_> {
             self.pending_commits.push((commit, matches!(request, PgRequest::Execute { .. })));
         }
         let (frame, expect) = match request {
-            PgRequest::Query { frame, .. } => (frame, Expect::Query(Tracked::new(exchange))),
-            PgRequest::Execute { frame, .. } => (frame, Expect::Execute(Tracked::new(exchange))),
+            PgRequest::Query { frame, .. } => (frame, Expect::Query(Tracked::new(exchange, Arc::default()))),
+            PgRequest::Execute { frame, portal } => (frame, Expect::Execute(Tracked::new(exchange, portal.spend))),
         };
         self.upstream_out.extend_from_slice(&frame.bytes);
         self.inflight.push(expect);
@@ -351,6 +362,7 @@ impl RequestSide<'_> {
                     sql: Arc::from(format!("-- execute of unknown portal \"{portal}\"")),
                     param_count: 0,
                     params_sha256: None,
+                    spend: Arc::default(),
                 });
                 let Ok(()) = session.submit(self, PgRequest::Execute { frame, portal }).await;
                 self.settle_schema();
@@ -367,7 +379,10 @@ impl RequestSide<'_> {
                     .cloned()
                     .unwrap_or_else(|| Arc::from(format!("-- unknown prepared statement \"{statement}\"")));
                 let params_sha256 = (param_count > 0).then(|| hex::encode(Sha256::digest(params)));
-                self.portals.insert(portal.to_string(), Portal { sql, param_count: param_count.into(), params_sha256 });
+                self.portals.insert(
+                    portal.to_string(),
+                    Portal { sql, param_count: param_count.into(), params_sha256, spend: Arc::default() },
+                );
                 Some(Expect::Complete)
             }
             FrontendMessage::Close { statement, name } => {
@@ -680,14 +695,17 @@ fn relay_backend(
         if matches!(frame.tag, b'D' | b'd') {
             // A result row (a DataRow, or a CopyData row of COPY OUT): the
             // first one that would cross the budget ends the relayed result.
+            let (rows, bytes) =
+                (tracked.spend.rows.load(Ordering::Relaxed), tracked.spend.bytes.load(Ordering::Relaxed));
             if let Some(limit) = tracked.exchange.result_limit()
-                && let Err(message) = limit.check(tracked.rows_returned + 1, tracked.result_bytes + len)
+                && let Err(message) = limit.check(rows + 1, bytes + len)
             {
                 tracked.withheld = Some(Withheld::over_budget(message));
                 return Ok(None);
             }
+            tracked.spend.rows.store(rows + 1, Ordering::Relaxed);
+            tracked.spend.bytes.store(bytes + len, Ordering::Relaxed);
             tracked.rows_returned += 1;
-            tracked.result_bytes += len;
         }
         tracked.bytes_out += len;
         if frame.tag == b'D' {

@@ -93,6 +93,27 @@ fn a_statement_gets_at_most_its_budget_and_the_session_goes_on() {
     assert_eq!(error(&answer).unwrap().0, "54000");
     assert_eq!(rows(&answer, b'E'), 1);
 
+    // A portal read 600 rows at a time is still one statement: the second
+    // Execute gets the 400 rows left, then the budget error.
+    // (Flush, not Sync, in between: Sync would end the implicit transaction
+    // and with it the portal.)
+    let mut batch = raw::parse("", "SELECT id FROM big");
+    batch.extend(raw::bind("p", ""));
+    batch.extend(raw::execute_rows("p", 600));
+    batch.extend(raw::message(b'H', &[]));
+    client.send(&batch);
+    let mut answer = Vec::new();
+    while answer.last().is_none_or(|(tag, _)| !matches!(tag, b's' | b'E')) {
+        answer.push(client.read_message().expect("the first part of the portal"));
+    }
+    assert_eq!((rows(&answer, b'D'), rows(&answer, b's'), error(&answer)), (600, 1, None));
+    let mut batch = raw::execute_rows("p", 600);
+    batch.extend(raw::sync());
+    client.send(&batch);
+    let answer = client.read_until_ready();
+    assert_eq!(rows(&answer, b'D'), 400);
+    assert_eq!(error(&answer).unwrap().0, "54000");
+
     // COPY OUT rows count too.
     let answer = query(&mut client, "COPY (SELECT * FROM big) TO STDOUT");
     assert_eq!(rows(&answer, b'd'), 1000);
@@ -109,8 +130,12 @@ fn a_statement_gets_at_most_its_budget_and_the_session_goes_on() {
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .filter(|r| r["event"]["status"] == "truncated")
         .collect::<Vec<_>>();
-    assert_eq!(truncated.len(), 3, "simple, extended and COPY were truncated");
-    assert!(truncated.iter().all(|r| r["event"]["rows"] == 1000 && r["event"]["sqlstate"] == "54000"));
+    assert_eq!(truncated.len(), 4, "simple, extended, the portal and COPY were truncated");
+    assert!(truncated.iter().all(|r| r["event"]["sqlstate"] == "54000"));
+    // Each records the rows it returned: the portal's second Execute 400.
+    let mut returned: Vec<u64> = truncated.iter().map(|r| r["event"]["rows"].as_u64().unwrap()).collect();
+    returned.sort();
+    assert_eq!(returned, [400, 1000, 1000, 1000]);
 }
 
 #[test]

@@ -136,8 +136,14 @@ pub fn bind(portal: &str, statement: &str) -> Vec<u8> {
 }
 
 pub fn execute(portal: &str) -> Vec<u8> {
+    execute_rows(portal, 0)
+}
+
+/// An Execute that returns at most `max_rows` rows (0: all), then
+/// PortalSuspended.
+pub fn execute_rows(portal: &str, max_rows: u32) -> Vec<u8> {
     let mut body = cstr(portal);
-    body.extend(0u32.to_be_bytes());
+    body.extend(max_rows.to_be_bytes());
     message(b'E', &body)
 }
 
