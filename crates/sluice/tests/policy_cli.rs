@@ -136,8 +136,13 @@ user = "root"
         sluice_cli(&["policy", "test", self.cases.to_str().unwrap()], &self.config)
     }
 
+    /// `policy explain`, at 10:00 UTC unless `args` give a `--time`, so
+    /// `no-night-writes` applies only where a test asks for it.
     fn explain(&self, args: &[&str]) -> Output {
         let mut all = vec!["policy", "explain"];
+        if !args.contains(&"--time") {
+            all.extend(["--time", "2026-11-04T10:00:00Z"]);
+        }
         all.extend_from_slice(args);
         sluice_cli(&all, &self.config)
     }
