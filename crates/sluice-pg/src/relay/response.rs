@@ -1,0 +1,296 @@
+//! The response direction of the relay: upstream messages to the client, in
+//! order, each attributed to the request at the head of the queue.
+//!
+//! Owns: counting rows, tags and errors per request, enforcing its result
+//! budget row by row, withholding what must not reach the client (a record
+//! that failed, a budget crossed) and writing the error in its place,
+//! refusals written where the upstream's answer would be, and tracking
+//! `standard_conforming_strings` from ParameterStatus.
+//! Does not: read the client, or forward anything upstream (the parent
+//! module's request side does).
+
+use super::{Ending, Expect, Inflight, SessionEnd, Withheld};
+use crate::codec::{self, BackendMessage, Frame, Severity, encode};
+use bytes::BytesMut;
+use sluice_model::MaskPlan;
+use sluice_pipeline::Release;
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+/// Flush to the client at least this often while relaying a large result.
+const CLIENT_FLUSH_BYTES: usize = 64 * 1024;
+
+/// The response direction: relays upstream messages to the client, in order,
+/// attributing them to the request at the head of the queue.
+pub(super) async fn respond<R, W>(
+    inflight: &Inflight,
+    upstream: &mut R,
+    buf: &mut BytesMut,
+    client: &mut W,
+    max_frame: usize,
+    shutdown: &CancellationToken,
+) -> SessionEnd
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut out = BytesMut::with_capacity(16 * 1024);
+    let mut transaction_status = b'I';
+    let mut discarding = false;
+    loop {
+        let mut held = false;
+        loop {
+            if settle_head(inflight, &mut out, transaction_status) {
+                held = true;
+                break;
+            }
+            let frame = match codec::split_frame(buf, max_frame) {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(e) => return SessionEnd::UpstreamLost(format!("malformed message from the target: {e}")),
+            };
+            match relay_backend(inflight, &frame, &mut out, &mut discarding) {
+                Ok(Some(status)) => transaction_status = status,
+                Ok(None) => {}
+                Err(e) => return SessionEnd::UpstreamLost(format!("malformed message from the target: {e}")),
+            }
+            if out.len() >= CLIENT_FLUSH_BYTES {
+                if client.write_all(&out).await.is_err() {
+                    return SessionEnd::ClientDisconnected;
+                }
+                out.clear();
+            }
+        }
+        if !out.is_empty() {
+            if client.write_all(&out).await.is_err() {
+                return SessionEnd::ClientDisconnected;
+            }
+            out.clear();
+        }
+        if shutdown.is_cancelled() && inflight.lock().is_empty() {
+            return SessionEnd::Shutdown;
+        }
+        if held {
+            // The head's record is still committing: read nothing more from
+            // the upstream until the request side confirms it.
+            inflight.wake.notified().await;
+            continue;
+        }
+        tokio::select! {
+            read = upstream.read_buf(buf) => match read {
+                Ok(0) => return SessionEnd::UpstreamLost("the target closed the connection".into()),
+                Err(e) => return SessionEnd::UpstreamLost(e.to_string()),
+                Ok(_) => {}
+            },
+            () = inflight.wake.notified() => {}
+        }
+    }
+}
+
+/// Prepares the head of the queue for the next upstream message, under one
+/// lock: writes refusals that have reached the head, then says whether the
+/// request now at the head must not be answered yet (its record is still
+/// committing). A head whose record failed is marked withheld here, so its
+/// response is replaced by an error.
+fn settle_head(inflight: &Inflight, out: &mut BytesMut, transaction_status: u8) -> bool {
+    let mut queue = inflight.lock();
+    while let Some(Expect::Refused { .. }) = queue.front() {
+        if let Some(Expect::Refused { error, ready_for_query }) = queue.pop_front() {
+            out.extend_from_slice(&error);
+            if ready_for_query {
+                encode::ready_for_query(out, transaction_status);
+            }
+        }
+    }
+    let Some(Expect::Query(tracked) | Expect::Execute(tracked)) = queue.front_mut() else { return false };
+    match tracked.exchange.release() {
+        Release::Released => false,
+        Release::Held => true,
+        Release::Refused(reason) => {
+            if tracked.withheld.is_none() {
+                tracked.withheld = Some(Withheld::unrecorded(reason));
+            }
+            false
+        }
+    }
+}
+
+/// Relays one upstream message and updates the queue. Returns the new
+/// transaction status when the message is ReadyForQuery.
+fn relay_backend(
+    inflight: &Inflight,
+    frame: &Frame,
+    out: &mut BytesMut,
+    discarding: &mut bool,
+) -> Result<Option<u8>, codec::CodecError> {
+    let mut queue = inflight.lock();
+    if *discarding {
+        // After a withheld Execute the client expects nothing until
+        // ReadyForQuery, as after any error: drop what the upstream still
+        // answers for the rest of the batch.
+        if frame.tag != b'Z' {
+            if matches!(frame.tag, b'A' | b'S') {
+                out.extend_from_slice(&frame.bytes);
+            }
+            return Ok(None);
+        }
+        *discarding = false;
+    }
+    let head = queue.front_mut();
+    if let Some(expect) = head {
+        let execute = matches!(expect, Expect::Execute(_));
+        match relay_withheld(expect, frame, out)? {
+            Withholding::No => {}
+            Withholding::Consumed => return Ok(None),
+            Withholding::Done(status) => {
+                pop_tracked(&mut queue, Ending::Answered);
+                if execute {
+                    while !matches!(queue.front(), None | Some(Expect::Sync)) {
+                        pop_tracked(&mut queue, Ending::Skipped);
+                    }
+                    *discarding = true;
+                }
+                return Ok(status);
+            }
+        }
+    }
+    if let Some(Expect::Query(tracked) | Expect::Execute(tracked)) = queue.front_mut() {
+        let len = frame.bytes.len() as u64;
+        if matches!(frame.tag, b'D' | b'd') {
+            // A result row (a DataRow, or a CopyData row of COPY OUT): the
+            // first one that would cross the budget ends the relayed result.
+            let (rows, bytes) =
+                (tracked.spend.rows.load(Ordering::Relaxed), tracked.spend.bytes.load(Ordering::Relaxed));
+            if let Some(limit) = tracked.exchange.result_limit()
+                && let Err(message) = limit.check(rows + 1, bytes + len)
+            {
+                tracked.withheld = Some(Withheld::over_budget(message));
+                return Ok(None);
+            }
+            tracked.spend.rows.store(rows + 1, Ordering::Relaxed);
+            tracked.spend.bytes.store(bytes + len, Ordering::Relaxed);
+            tracked.rows_returned += 1;
+        }
+        tracked.bytes_out += len;
+        if frame.tag == b'D' {
+            tracked.rows += 1;
+            match tracked.exchange.mask_plan() {
+                MaskPlan::PassThrough => out.extend_from_slice(&frame.bytes),
+            }
+            return Ok(None);
+        }
+    }
+    out.extend_from_slice(&frame.bytes);
+    if frame.tag == b'S'
+        && let BackendMessage::ParameterStatus { name: "standard_conforming_strings", value } =
+            BackendMessage::decode(frame)?
+    {
+        inflight.standard_conforming_strings.store(value == "on", Ordering::Relaxed);
+    }
+    let mut status = None;
+    match (frame.tag, queue.front_mut()) {
+        (b'1' | b'2' | b'3', Some(Expect::Complete)) | (b'T' | b'n', Some(Expect::Describe)) => {
+            queue.pop_front();
+        }
+        (b'C', Some(Expect::Query(tracked) | Expect::Execute(tracked))) => {
+            if let BackendMessage::CommandComplete { tag } = BackendMessage::decode(frame)? {
+                tracked.tags.push(tag.to_string());
+                tracked.rows = tracked.rows.max(rows_in_tag(tag));
+            }
+            if matches!(queue.front(), Some(Expect::Execute(_))) {
+                pop_tracked(&mut queue, Ending::Answered);
+            }
+        }
+        (b'I' | b's', Some(Expect::Execute(_))) => pop_tracked(&mut queue, Ending::Answered),
+        (b'E', Some(head)) => {
+            let BackendMessage::Error(fields) = BackendMessage::decode(frame)? else {
+                unreachable!("tag E is an error")
+            };
+            let error = Some((fields.code.to_string(), fields.message.to_string()));
+            match head {
+                Expect::Query(tracked) => tracked.error = error,
+                Expect::Sync => {}
+                _ => {
+                    if let Expect::Execute(tracked) = head {
+                        tracked.error = error;
+                    }
+                    pop_tracked(&mut queue, Ending::Answered);
+                    // The upstream now discards everything up to Sync.
+                    while !matches!(queue.front(), None | Some(Expect::Sync)) {
+                        pop_tracked(&mut queue, Ending::Skipped);
+                    }
+                }
+            }
+        }
+        (b'Z', head) => {
+            if let BackendMessage::ReadyForQuery { status: s } = BackendMessage::decode(frame)? {
+                status = Some(s);
+            }
+            if matches!(head, Some(Expect::Sync | Expect::Query(_))) {
+                pop_tracked(&mut queue, Ending::Answered);
+            }
+        }
+        _ => {}
+    }
+    Ok(status)
+}
+
+/// What happened to a frame while the head's response is withheld.
+enum Withholding {
+    /// The head's response is not withheld: relay normally.
+    No,
+    /// The frame was dropped (or passed, if not part of the result).
+    Consumed,
+    /// The withheld request is complete and was answered with its error;
+    /// carries the transaction status at ReadyForQuery.
+    Done(Option<u8>),
+}
+
+/// For a request at the head whose response is withheld: drops the rest of
+/// it and writes the ErrorResponse in place of its completion. For a simple
+/// Query that is at its ReadyForQuery, so the statements after it in the
+/// same string, which the upstream still ran, are not reported either. An
+/// Execute's batch is then discarded up to Sync, as after any error.
+fn relay_withheld(expect: &Expect, frame: &Frame, out: &mut BytesMut) -> Result<Withholding, codec::CodecError> {
+    let (execute, tracked) = match expect {
+        Expect::Execute(tracked) => (true, tracked),
+        Expect::Query(tracked) => (false, tracked),
+        _ => return Ok(Withholding::No),
+    };
+    let Some(withheld) = &tracked.withheld else { return Ok(Withholding::No) };
+    match frame.tag {
+        // Not part of the result: notifications and parameter changes pass.
+        b'A' | b'S' => out.extend_from_slice(&frame.bytes),
+        b'C' | b'I' | b's' | b'E' if execute => {
+            encode::error_response(out, Severity::Error, withheld.sqlstate, &withheld.message, None);
+            return Ok(Withholding::Done(None));
+        }
+        b'Z' if !execute => {
+            encode::error_response(out, Severity::Error, withheld.sqlstate, &withheld.message, None);
+            out.extend_from_slice(&frame.bytes);
+            let status = match BackendMessage::decode(frame)? {
+                BackendMessage::ReadyForQuery { status } => Some(status),
+                _ => None,
+            };
+            return Ok(Withholding::Done(status));
+        }
+        _ => {}
+    }
+    Ok(Withholding::Consumed)
+}
+
+/// Pops the head; a tracked request is finished as `ending` says.
+fn pop_tracked(queue: &mut VecDeque<Expect>, ending: Ending) {
+    // Anything else popped is done; a refusal queued behind an upstream
+    // error is dropped, as PostgreSQL reports only the first error of a batch.
+    if let Some(Expect::Query(tracked) | Expect::Execute(tracked)) = queue.pop_front() {
+        tracked.finish(ending);
+    }
+}
+
+/// The row count in a command tag: `SELECT 3`, `INSERT 0 5`, `COPY 10`.
+fn rows_in_tag(tag: &str) -> u64 {
+    tag.rsplit(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0)
+}
