@@ -24,6 +24,8 @@ pub struct Config {
     pub policy: Policy,
     #[serde(default)]
     pub connections: Vec<Connection>,
+    #[serde(default)]
+    pub approvals: Approvals,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -197,6 +199,81 @@ pub struct Policy {
     /// allow a request name different `@mask` profiles, the first listed wins.
     #[serde(default)]
     pub mask_order: Vec<String>,
+}
+
+/// `[approvals]`: who may approve a held request, and how long each stage
+/// of its life lasts (see `sluice-approval` for the state machine).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Approvals {
+    /// Groups whose members may approve or deny a held request on any
+    /// connection without its own list below. Empty (the default): nobody
+    /// can, so every held request is refused when its window passes and
+    /// expires undecided: fail closed.
+    #[serde(default)]
+    pub reviewer_groups: Vec<String>,
+    /// How long a held statement waits, in its session, for a decision
+    /// before the client is refused with "approval pending: <id>".
+    #[serde(default = "default_hold_window", with = "humantime_serde_shim")]
+    pub hold_window: Duration,
+    /// How long a request approved after its window stays usable, once, by
+    /// the identical request from the same principal.
+    #[serde(default = "default_grant_ttl", with = "humantime_serde_shim")]
+    pub grant_ttl: Duration,
+    /// How long a request may stay pending before it becomes `expired`.
+    #[serde(default = "default_expires_after", with = "humantime_serde_shim")]
+    pub expires_after: Duration,
+    /// Distinct reviewers who must approve (one deny is enough to deny).
+    #[serde(default = "default_approvals_required")]
+    pub approvals_required: u32,
+    /// Per-connection reviewer groups (`[approvals.connections.patients]
+    /// reviewer_groups = ["clinical-leads"]`); they replace `reviewer_groups`
+    /// for that connection.
+    #[serde(default)]
+    pub connections: BTreeMap<String, ConnectionApprovals>,
+}
+
+impl Default for Approvals {
+    fn default() -> Self {
+        Approvals {
+            reviewer_groups: Vec::new(),
+            hold_window: default_hold_window(),
+            grant_ttl: default_grant_ttl(),
+            expires_after: default_expires_after(),
+            approvals_required: default_approvals_required(),
+            connections: BTreeMap::new(),
+        }
+    }
+}
+
+impl Approvals {
+    /// The groups whose members may review requests on `connection`.
+    pub fn reviewer_groups_for(&self, connection: &str) -> &[String] {
+        match self.connections.get(connection) {
+            Some(own) => &own.reviewer_groups,
+            None => &self.reviewer_groups,
+        }
+    }
+}
+
+/// `[approvals.connections.<name>]`: one connection's own reviewers.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionApprovals {
+    pub reviewer_groups: Vec<String>,
+}
+
+fn default_hold_window() -> Duration {
+    Duration::from_secs(120)
+}
+fn default_grant_ttl() -> Duration {
+    Duration::from_secs(15 * 60)
+}
+fn default_expires_after() -> Duration {
+    Duration::from_secs(24 * 60 * 60)
+}
+fn default_approvals_required() -> u32 {
+    1
 }
 
 #[derive(Debug, Clone, Deserialize)]

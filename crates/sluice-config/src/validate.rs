@@ -80,7 +80,61 @@ pub(crate) fn validate(config: &Config) -> Result<(), Invalid> {
             ));
         }
     }
-    validate_policy(&config.policy)
+    validate_policy(&config.policy)?;
+    validate_approvals(config)
+}
+
+fn validate_approvals(config: &Config) -> Result<(), Invalid> {
+    let approvals = &config.approvals;
+    let invalid = |key: String, message: String| Invalid { key, message };
+    let check_groups = |key: String, groups: &[String]| {
+        let mut seen = HashSet::new();
+        for group in groups {
+            if !is_group_name(group) {
+                return Err(invalid(
+                    key,
+                    format!("group `{group}` must be non-empty, without leading or trailing spaces"),
+                ));
+            }
+            if !seen.insert(group.as_str()) {
+                return Err(invalid(key, format!("group `{group}` is listed twice")));
+            }
+        }
+        Ok(())
+    };
+    check_groups("approvals.reviewer_groups".into(), &approvals.reviewer_groups)?;
+    for (name, own) in &approvals.connections {
+        let key = format!("approvals.connections.{name}.reviewer_groups");
+        if config.connection(name).is_none() {
+            return Err(invalid(format!("approvals.connections.{name}"), format!("no connection is named `{name}`")));
+        }
+        if own.reviewer_groups.is_empty() {
+            return Err(invalid(
+                key,
+                "must name at least one group (leave the connection out to use approvals.reviewer_groups)".into(),
+            ));
+        }
+        check_groups(key, &own.reviewer_groups)?;
+    }
+    for (key, value) in [
+        ("approvals.hold_window", approvals.hold_window),
+        ("approvals.grant_ttl", approvals.grant_ttl),
+        ("approvals.expires_after", approvals.expires_after),
+    ] {
+        if value.is_zero() {
+            return Err(invalid(key.into(), "must be longer than zero".into()));
+        }
+    }
+    if approvals.hold_window > approvals.expires_after {
+        return Err(invalid(
+            "approvals.hold_window".into(),
+            "must not be longer than approvals.expires_after (the request would expire while its client waits)".into(),
+        ));
+    }
+    if approvals.approvals_required == 0 {
+        return Err(invalid("approvals.approvals_required".into(), "must be at least 1".into()));
+    }
+    Ok(())
 }
 
 fn validate_policy(policy: &crate::Policy) -> Result<(), Invalid> {
