@@ -257,7 +257,7 @@ permit (
   principal in Sluice::Group::"bench",
   action in [Sluice::Action::"sql:read", Sluice::Action::"sql:write"],
   resource == Sluice::Connection::"bench"
-) when { ["pgbench_accounts", "pgbench_branches", "pgbench_tellers", "pgbench_history"].containsAll(context.tables) };
+) when { ["public.pgbench_accounts", "public.pgbench_branches", "public.pgbench_tellers", "public.pgbench_history"].containsAll(context.tables) };
 CEDAR
   for i in $(seq 1 200); do
     printf '@id("team-%d-read")\npermit (principal in Sluice::Group::"team-%d", action == Sluice::Action::"sql:read", resource == Sluice::Connection::"conn-%d") when { ["public.t%d"].containsAll(context.tables_read) };\n' \
