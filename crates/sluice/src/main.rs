@@ -1,11 +1,12 @@
 //! The `sluice` command: parses flags and calls the crates that do the work.
 //!
 //! Owns: the command-line surface (`serve`, `check`, `audit verify`,
-//! `audit search`, `policy test`, `policy explain`), logging setup, signal
-//! handling, and exit codes.
+//! `audit search`, `policy test`, `policy explain`, `mask`), logging setup,
+//! signal handling, and exit codes.
 //! Does not: carry logic a crate should own; each subcommand is a thin call.
 
 mod audit_cmd;
+mod mask_cmd;
 mod policy_cmd;
 
 use anyhow::Context;
@@ -53,6 +54,9 @@ enum Command {
         #[command(subcommand)]
         command: policy_cmd::PolicyCommand,
     },
+    /// Mask PHI in JSONL records (`{"id", "text"}`) or plain text, stdin to
+    /// stdout, one line out per line in.
+    Mask(mask_cmd::MaskArgs),
 }
 
 fn main() -> ExitCode {
@@ -94,6 +98,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Check { config } => check(&config).await,
         Command::Audit { command } => audit_cmd::run(command).await,
         Command::Policy { command } => Ok(policy_cmd::run(command)),
+        Command::Mask(args) => mask_cmd::run(args),
     }
 }
 
