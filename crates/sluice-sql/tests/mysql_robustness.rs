@@ -5,7 +5,7 @@
 use sluice_sql::{Classifier, MySqlMode, StatementKind};
 
 mod hostile;
-use hostile::{Shape, nested, on_small_stack};
+use hostile::{Shape, nested, on_small_stack, soup};
 
 #[test]
 fn deep_nesting_is_admin_or_understood_never_a_crash() {
@@ -124,19 +124,7 @@ fn garbage_never_panics() {
         "?",
     ];
     let classifier = Classifier::new(64);
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    for _ in 0..3_000 {
-        let mut sql = String::new();
-        let len = (state % 24) as usize;
-        for _ in 0..len {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            sql.push_str(pieces[(state % pieces.len() as u64) as usize]);
-            if !state.is_multiple_of(3) {
-                sql.push(' ');
-            }
-        }
+    for sql in soup(&pieces, 3_000, true) {
         for no_backslash_escapes in [false, true] {
             for ansi_quotes in [false, true] {
                 let got = classifier.classify_mysql(&sql, MySqlMode { no_backslash_escapes, ansi_quotes });

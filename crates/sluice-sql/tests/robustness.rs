@@ -4,7 +4,7 @@
 use sluice_sql::{Classifier, PgStringMode, StatementKind};
 
 mod hostile;
-use hostile::{Shape, nested, on_small_stack};
+use hostile::{Shape, nested, on_small_stack, soup};
 
 #[test]
 fn deep_nesting_is_admin_or_understood_never_a_crash() {
@@ -111,17 +111,7 @@ fn garbage_never_panics() {
         "[",
     ];
     let classifier = Classifier::new(64);
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
-    for _ in 0..3_000 {
-        let mut sql = String::new();
-        let len = (state % 24) as usize;
-        for _ in 0..len {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            sql.push_str(pieces[(state % pieces.len() as u64) as usize]);
-            sql.push(' ');
-        }
+    for sql in soup(&pieces, 3_000, false) {
         for mode in [PgStringMode::STANDARD, PgStringMode::BACKSLASH_ESCAPES] {
             let got = classifier.classify_postgres(&sql, mode);
             if got.flags.unparseable {

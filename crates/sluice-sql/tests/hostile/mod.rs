@@ -1,6 +1,6 @@
 //! Shared by the robustness tests (`robustness.rs` for PostgreSQL,
 //! `mysql_robustness.rs` for MySQL): running the classifier on a small
-//! stack, and building deeply nested statements.
+//! stack, building deeply nested statements, and random soups of SQL pieces.
 
 /// Runs `f` on a thread with a 2 MiB stack (like a tokio worker thread) and
 /// returns its result; a stack overflow would abort the whole test binary,
@@ -28,3 +28,26 @@ pub fn nested(depth: usize, open: &str, inner: &str, close: &str) -> String {
 
 /// Builds a statement nested `depth` deep.
 pub type Shape = Box<dyn Fn(usize) -> String + Send>;
+
+/// `count` strings of up to 23 of `pieces`, picked by a fixed xorshift
+/// sequence (the same strings every run), separated by a space or, every
+/// third piece when `glue` is set, by nothing.
+pub fn soup(pieces: &[&str], count: usize, glue: bool) -> Vec<String> {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    (0..count)
+        .map(|_| {
+            let mut sql = String::new();
+            let len = (state % 24) as usize;
+            for _ in 0..len {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                sql.push_str(pieces[(state % pieces.len() as u64) as usize]);
+                if !glue || !state.is_multiple_of(3) {
+                    sql.push(' ');
+                }
+            }
+            sql
+        })
+        .collect()
+}
