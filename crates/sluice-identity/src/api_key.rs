@@ -50,16 +50,8 @@ impl ApiKeys {
             if !digests.insert(digest) {
                 return Err(at("the same key is configured twice"));
             }
-            let mut groups = key.groups.clone();
-            groups.sort();
-            groups.dedup();
-            let principal = Principal {
-                subject: key.name.clone(),
-                kind: key.kind,
-                groups,
-                issuer: API_KEY_ISSUER.to_string(),
-                token_id: None,
-            };
+            let principal =
+                Principal::new(key.name.clone(), key.kind, key.groups.clone(), API_KEY_ISSUER.to_string(), None);
             entries.push(Entry { digest, principal });
         }
         Ok(ApiKeys { entries })

@@ -221,7 +221,7 @@ pub(crate) fn check_claims(
         Some(_) => return Err(IdentityError::InvalidClaim(rules.subject_claim.clone())),
     };
 
-    let mut groups = match claims.get(&rules.groups_claim) {
+    let groups = match claims.get(&rules.groups_claim) {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::String(group)) => vec![group.clone()],
         Some(Value::Array(items)) => items
@@ -231,12 +231,9 @@ pub(crate) fn check_claims(
             .ok_or_else(|| IdentityError::InvalidClaim(rules.groups_claim.clone()))?,
         Some(_) => return Err(IdentityError::InvalidClaim(rules.groups_claim.clone())),
     };
-    groups.sort();
-    groups.dedup();
-
     let token_id = claims.get("jti").and_then(Value::as_str).map(str::to_string);
 
-    Ok(Principal { subject, kind: rules.kind, groups, issuer: rules.issuer.clone(), token_id })
+    Ok(Principal::new(subject, rules.kind, groups, rules.issuer.clone(), token_id))
 }
 
 /// `aud` must contain the audience. Only when `aud` is absent, `null` or

@@ -45,6 +45,20 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// A principal with its groups sorted and de-duplicated, as every
+    /// identity source builds it.
+    pub fn new(
+        subject: String,
+        kind: PrincipalKind,
+        mut groups: Vec<String>,
+        issuer: String,
+        token_id: Option<String>,
+    ) -> Principal {
+        groups.sort();
+        groups.dedup();
+        Principal { subject, kind, groups, issuer, token_id }
+    }
+
     pub fn in_group(&self, group: &str) -> bool {
         self.groups.iter().any(|g| g == group)
     }

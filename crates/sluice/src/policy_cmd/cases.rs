@@ -65,16 +65,7 @@ impl PrincipalSpec {
         if self.subject.trim().is_empty() {
             return Err("the principal's subject must not be empty".into());
         }
-        let mut groups = self.groups.clone();
-        groups.sort();
-        groups.dedup();
-        Ok(Principal {
-            subject: self.subject.clone(),
-            kind: self.kind,
-            groups,
-            issuer: self.issuer.clone(),
-            token_id: None,
-        })
+        Ok(Principal::new(self.subject.clone(), self.kind, self.groups.clone(), self.issuer.clone(), None))
     }
 }
 
