@@ -72,12 +72,14 @@ struct Tracked {
     exchange: Exchange,
     rows: u64,
     bytes_out: u64,
-    /// Result rows (DataRow, COPY OUT CopyData) relayed for this request.
+    /// Result rows (DataRow, COPY OUT CopyData) relayed for this request,
+    /// and their bytes (counted only under a budget).
     rows_returned: u64,
-    /// What the budget counts: the rows and bytes of the request, or, for an
-    /// Execute, of its portal so far (a portal read 600 rows at a time with
-    /// Execute's row limit is one statement, not many).
-    spend: Arc<ResultSpend>,
+    result_bytes: u64,
+    /// For an Execute, what its portal has returned so far: a portal read
+    /// 600 rows at a time with Execute's row limit is one statement for the
+    /// budget, not many. `None` for a simple Query.
+    portal: Option<Arc<ResultSpend>>,
     tags: Vec<String>,
     error: Option<(String, String)>,
     /// Set when the rest of the response must not reach the client: it is
@@ -122,7 +124,8 @@ enum Ending {
     Interrupted,
 }
 
-/// Result rows and bytes relayed for one statement.
+/// Result rows and bytes relayed from one portal, across its Executes
+/// (counted only under a budget).
 #[derive(Debug, Default)]
 struct ResultSpend {
     rows: AtomicU64,
@@ -130,16 +133,35 @@ struct ResultSpend {
 }
 
 impl Tracked {
-    fn new(exchange: Exchange, spend: Arc<ResultSpend>) -> Tracked {
+    fn new(exchange: Exchange, portal: Option<Arc<ResultSpend>>) -> Tracked {
         Tracked {
             exchange,
             rows: 0,
             bytes_out: 0,
             rows_returned: 0,
-            spend,
+            result_bytes: 0,
+            portal,
             tags: Vec::new(),
             error: None,
             withheld: None,
+        }
+    }
+
+    /// Rows and bytes the budget has counted so far for this statement.
+    fn spent(&self) -> (u64, u64) {
+        match &self.portal {
+            Some(portal) => (portal.rows.load(Ordering::Relaxed), portal.bytes.load(Ordering::Relaxed)),
+            None => (self.rows_returned, self.result_bytes),
+        }
+    }
+
+    /// Counts one more result row of `len` bytes against the budget; the
+    /// caller counts `rows_returned`.
+    fn spend(&mut self, len: u64) {
+        self.result_bytes += len;
+        if let Some(portal) = &self.portal {
+            portal.rows.fetch_add(1, Ordering::Relaxed);
+            portal.bytes.fetch_add(len, Ordering::Relaxed);
         }
     }
 
@@ -284,8 +306,10 @@ impl Adapter for RequestSide<'_> {
             self.pending_commits.push((commit, matches!(request, PgRequest::Execute { .. })));
         }
         let (frame, expect) = match request {
-            PgRequest::Query { frame, .. } => (frame, Expect::Query(Tracked::new(exchange, Arc::default()))),
-            PgRequest::Execute { frame, portal } => (frame, Expect::Execute(Tracked::new(exchange, portal.spend))),
+            PgRequest::Query { frame, .. } => (frame, Expect::Query(Tracked::new(exchange, None))),
+            PgRequest::Execute { frame, portal } => {
+                (frame, Expect::Execute(Tracked::new(exchange, Some(portal.spend))))
+            }
         };
         self.upstream_out.extend_from_slice(&frame.bytes);
         self.inflight.push(expect);

@@ -1,6 +1,6 @@
 //! Exfiltration budgets in the real gateway: a statement gets at most its
-//! `@budget` of rows (simple query, extended query, COPY OUT, psql and
-//! psycopg), ends with SQLSTATE 54000 and leaves the session usable; an
+//! `@budget` of rows or bytes (simple query, extended query, a portal read in
+//! parts, COPY OUT, psql and psycopg), ends with SQLSTATE 54000 and leaves the session usable; an
 //! hourly budget stops a loop of small statements and stays spent across a
 //! restart, because its window is read back from the audit store.
 
@@ -215,4 +215,19 @@ fn a_statement_is_cut_at_what_is_left_of_the_hourly_budget() {
     // Nothing is left now.
     let answer = query(&mut client, "SELECT 1 FROM big LIMIT 1");
     assert_eq!(error(&answer).unwrap().0, "54000");
+}
+
+#[test]
+fn a_byte_budget_cuts_the_result_at_its_size() {
+    let setup = setup(&STATEMENT_BUDGET.replace("rows_per_statement=1000", "bytes_per_statement=4KiB"));
+    let sluice = Sluice::start(&setup.config);
+    let mut client = RawClient::login(sluice.port(), "patients", &setup.key);
+    let answer = query(&mut client, "SELECT * FROM big");
+    let relayed: usize = answer.iter().filter(|(t, _)| *t == b'D').map(|(_, body)| body.len() + 5).sum();
+    assert!(rows(&answer, b'D') > 0 && relayed <= 4096, "{} rows, {relayed} bytes", rows(&answer, b'D'));
+    let (code, message) = error(&answer).expect("the byte budget error");
+    assert_eq!(code, "54000");
+    assert!(message.contains("byte budget of 4096 bytes per statement"), "{message}");
+    let answer = query(&mut client, "SELECT id FROM big WHERE id = 7");
+    assert_eq!((rows(&answer, b'D'), error(&answer)), (1, None));
 }

@@ -161,16 +161,15 @@ fn relay_backend(
         if matches!(frame.tag, b'D' | b'd') {
             // A result row (a DataRow, or a CopyData row of COPY OUT): the
             // first one that would cross the budget ends the relayed result.
-            let (rows, bytes) =
-                (tracked.spend.rows.load(Ordering::Relaxed), tracked.spend.bytes.load(Ordering::Relaxed));
-            if let Some(limit) = tracked.exchange.result_limit()
-                && let Err(message) = limit.check(rows + 1, bytes + len)
-            {
-                tracked.withheld = Some(Withheld::over_budget(message));
-                return Ok(None);
+            // Without a budget nothing more than the row count is kept.
+            if let Some(limit) = tracked.exchange.result_limit() {
+                let (rows, bytes) = tracked.spent();
+                if let Err(message) = limit.check(rows + 1, bytes + len) {
+                    tracked.withheld = Some(Withheld::over_budget(message));
+                    return Ok(None);
+                }
+                tracked.spend(len);
             }
-            tracked.spend.rows.store(rows + 1, Ordering::Relaxed);
-            tracked.spend.bytes.store(bytes + len, Ordering::Relaxed);
             tracked.rows_returned += 1;
         }
         tracked.bytes_out += len;
