@@ -10,14 +10,14 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
+use sluice_audit::StoreUrl;
 use sluice_config::Approvals;
 use sluice_model::{Principal, PrincipalKind};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{AssertSqlSafe, ColumnIndex, Decode, Row, Type};
 use uuid::Uuid;
 
@@ -175,44 +175,36 @@ impl ApprovalStore {
     /// audit store's URL), creating the SQLite file and its folder, and the
     /// approval tables, when they do not exist.
     pub async fn open(url: &str) -> Result<ApprovalStore, ApprovalError> {
-        let backend = if url.starts_with("sqlite:") {
-            let options = SqliteConnectOptions::from_str(url)
-                .map_err(|e| ApprovalError::Open(format!("bad SQLite URL: {e}")))?
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Full)
-                .busy_timeout(SQLITE_BUSY_TIMEOUT);
-            let path = options.get_filename().to_path_buf();
-            let name = format!("sqlite://{}", path.display());
-            if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty() && !Path::exists(p)) {
-                std::fs::create_dir_all(folder).map_err(|e| ApprovalError::Open(format!("{name}: {e}")))?;
+        let target = StoreUrl::parse(url, "sluice-approval").map_err(|e| ApprovalError::Open(e.to_string()))?;
+        let name = target.describe();
+        let fail = |e: String| ApprovalError::Open(format!("{name}: {e}"));
+        let backend = match target {
+            StoreUrl::Sqlite(options) => {
+                let options = options
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Full)
+                    .busy_timeout(SQLITE_BUSY_TIMEOUT);
+                if let Some(folder) =
+                    options.get_filename().parent().filter(|p| !p.as_os_str().is_empty() && !Path::exists(p))
+                {
+                    std::fs::create_dir_all(folder).map_err(|e| fail(e.to_string()))?;
+                }
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options)
+                    .await
+                    .map_err(|e| fail(e.to_string()))?;
+                Backend::Sqlite(pool)
             }
-            let pool = SqlitePoolOptions::new()
-                .max_connections(1)
-                .connect_with(options)
-                .await
-                .map_err(|e| ApprovalError::Open(format!("{name}: {e}")))?;
-            Backend::Sqlite(pool)
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let options = PgConnectOptions::from_str(url)
-                .map_err(|e| ApprovalError::Open(format!("bad PostgreSQL URL: {e}")))?
-                .application_name("sluice-approval");
-            let name = format!(
-                "postgres://{}:{}/{}",
-                options.get_host(),
-                options.get_port(),
-                options.get_database().unwrap_or_default()
-            );
-            let pool = PgPoolOptions::new()
-                .max_connections(POSTGRES_CONNECTIONS)
-                .connect_with(options)
-                .await
-                .map_err(|e| ApprovalError::Open(format!("{name}: {e}")))?;
-            Backend::Postgres(pool)
-        } else {
-            return Err(ApprovalError::Open(
-                "unsupported approval store URL; use sqlite://<path> or postgres://<host>/<db>".into(),
-            ));
+            StoreUrl::Postgres(options) => {
+                let pool = PgPoolOptions::new()
+                    .max_connections(POSTGRES_CONNECTIONS)
+                    .connect_with(options)
+                    .await
+                    .map_err(|e| fail(e.to_string()))?;
+                Backend::Postgres(pool)
+            }
         };
         let store = ApprovalStore { backend };
         in_transaction!(store, write, tx, _lock => {

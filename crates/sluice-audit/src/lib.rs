@@ -87,5 +87,6 @@ mod writer;
 pub use encoding::{AuditRecord, GENESIS_HASH, decode_body, encode_body, format_time, record_hash, truncate_time};
 pub use error::AuditError;
 pub use reader::{AuditReader, SearchFilter};
+pub use store::StoreUrl;
 pub use verify::{BreakReason, Broken, VerifyReport};
 pub use writer::{AuditLog, AuditOptions, CommitStats, Durable, StoreHealth};

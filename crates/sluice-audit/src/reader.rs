@@ -9,7 +9,7 @@ use tokio::sync::Mutex;
 
 use crate::AuditError;
 use crate::encoding::{self, AuditRecord};
-use crate::store::{Store, StoreUrl, StoredRow};
+use crate::store::{AUDIT_APPLICATION_NAME, Store, StoreUrl, StoredRow};
 
 /// Seqs per verify page by default.
 const DEFAULT_PAGE_SEQS: i64 = 16_384;
@@ -44,7 +44,7 @@ pub struct AuditReader {
 impl AuditReader {
     /// Opens an existing log at `url`; fails if there is none there.
     pub async fn open(url: &str) -> Result<Self, AuditError> {
-        let target = StoreUrl::parse(url)?;
+        let target = StoreUrl::parse(url, AUDIT_APPLICATION_NAME)?;
         let store = target.connect_reader().await?;
         Ok(AuditReader { target, store: Mutex::new(store), page_seqs: DEFAULT_PAGE_SEQS })
     }

@@ -57,8 +57,13 @@ pub(crate) struct StoredRow {
 const RECORD_COLUMNS: &str = "seq, body, prev_hash, hash";
 
 /// Where the log lives, parsed from its URL.
+/// How the audit log's PostgreSQL connections name themselves.
+pub(crate) const AUDIT_APPLICATION_NAME: &str = "sluice-audit";
+
+/// A store URL, parsed: `sqlite://path` or `postgres://...`. Shared with
+/// the other crates that keep their tables in the audit store's database.
 #[derive(Debug, Clone)]
-pub(crate) enum StoreUrl {
+pub enum StoreUrl {
     Sqlite(SqliteConnectOptions),
     Postgres(PgConnectOptions),
 }
@@ -81,22 +86,24 @@ macro_rules! on_conn {
 }
 
 impl StoreUrl {
-    pub(crate) fn parse(url: &str) -> Result<Self, AuditError> {
+    /// Parses `url`; PostgreSQL connections announce themselves as
+    /// `application_name` (so they can be told apart in `pg_stat_activity`).
+    pub fn parse(url: &str, application_name: &str) -> Result<Self, AuditError> {
         if url.starts_with("sqlite:") {
             SqliteConnectOptions::from_str(url)
                 .map(StoreUrl::Sqlite)
                 .map_err(|e| AuditError::Open(format!("bad SQLite URL: {e}")))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             PgConnectOptions::from_str(url)
-                .map(|o| StoreUrl::Postgres(o.application_name("sluice-audit")))
+                .map(|o| StoreUrl::Postgres(o.application_name(application_name)))
                 .map_err(|e| AuditError::Open(format!("bad PostgreSQL URL: {e}")))
         } else {
-            Err(AuditError::Open("unsupported audit store URL; use sqlite://<path> or postgres://<host>/<db>".into()))
+            Err(AuditError::Open("unsupported store URL; use sqlite://<path> or postgres://<host>/<db>".into()))
         }
     }
 
     /// Names the store for messages, without any password.
-    pub(crate) fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         match self {
             StoreUrl::Sqlite(o) => format!("sqlite://{}", o.get_filename().display()),
             StoreUrl::Postgres(o) => {

@@ -38,7 +38,7 @@ use crate::AuditError;
 use crate::encoding::{self, GENESIS_HASH};
 use crate::error::store_unavailable;
 use crate::sqlite_writer;
-use crate::store::{NewRow, Store, StoreUrl, StoredRow};
+use crate::store::{AUDIT_APPLICATION_NAME, NewRow, Store, StoreUrl, StoredRow};
 
 /// How the writer batches, and who hears about commits.
 #[derive(Clone)]
@@ -149,7 +149,7 @@ impl AuditLog {
     /// Fails with `Corrupt` if the last record does not match its own hash:
     /// move the log aside (it is evidence) and run `sluice audit verify` on it.
     pub async fn open(url: &str, options: AuditOptions) -> Result<AuditLog, AuditError> {
-        let target = StoreUrl::parse(url)?;
+        let target = StoreUrl::parse(url, AUDIT_APPLICATION_NAME)?;
         let (queue, commands) = mpsc::unbounded_channel();
         let (health_tx, health) = watch::channel(StoreHealth::Healthy);
         let (stopped_tx, stopped) = watch::channel(false);
