@@ -7,6 +7,10 @@
 #              for pgbench's tables, and 200 permits for other groups and
 #              connections (loaded, sliced away), so every statement is classified
 #              and decided
+#   unmasked   the same Sluice as `sluice` with masking off ([masking]
+#              default_profile = "unmasked"); `sluice` masks with Safe Harbor,
+#              the default, so sluice/unmasked is what masking costs on
+#              pgbench's tables, which hold no PHI
 #
 # For each target x protocol (simple, extended, prepared) x clients (1, 8, 32) it
 # runs select-only pgbench (-S), plus the TPC-B-like default script at 8 clients
@@ -16,7 +20,7 @@
 # exact p99 latency is computed. It prints a table (TPS, average and p99
 # latency, and for sluice and policy rows TPS ratios against direct and pgbouncer), then
 # ONE summary line:
-#   sluice/pgbouncer=<x> sluice/direct=<y> policy/pgbouncer=<z> policy/direct=<w>
+#   sluice/pgbouncer=<x> sluice/direct=<y> policy/pgbouncer=<z> policy/direct=<w> masked/unmasked=<v>
 # from the prepared, select-only, 8-client TPS (n/a where a figure is missing).
 #
 # Setup and teardown: installs pgbouncer and pgbench (postgresql-contrib) with
@@ -30,7 +34,7 @@
 # Environment:
 #   BENCH_SECONDS   seconds per pgbench run (default 10)
 #   BENCH_QUICK=1   smoke test: 8 clients only, 5 s per run
-#   BENCH_TARGETS   which targets to run (default "direct pgbouncer sluice policy")
+#   BENCH_TARGETS   which targets to run (default "direct pgbouncer sluice policy unmasked")
 #   BENCH_SCALE     pgbench -i scale (default 10)
 #   SLUICE_BIN      the sluice binary to use; otherwise `cargo build --release -p sluice`
 #                   and target/release/sluice
@@ -41,7 +45,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH_SECONDS=${BENCH_SECONDS:-10}
-BENCH_TARGETS=${BENCH_TARGETS:-"direct pgbouncer sluice policy"}
+BENCH_TARGETS=${BENCH_TARGETS:-"direct pgbouncer sluice policy unmasked"}
 BENCH_SCALE=${BENCH_SCALE:-10}
 CLIENTS=(1 8 32)
 PROTOCOLS=(simple extended prepared)
@@ -127,7 +131,7 @@ if [[ " $BENCH_TARGETS " == *" pgbouncer "* ]]; then
   fi
   log "pgbouncer: $PGBOUNCER ($("$PGBOUNCER" --version | head -n 1))"
 fi
-if [[ " $BENCH_TARGETS " == *" sluice "* || " $BENCH_TARGETS " == *" policy "* ]]; then
+if [[ " $BENCH_TARGETS " =~ \ (sluice|policy|unmasked)\  ]]; then
   if [[ -n ${SLUICE_BIN:-} ]]; then
     [[ -x $SLUICE_BIN ]] || die "SLUICE_BIN=$SLUICE_BIN is not executable"
   else
@@ -196,9 +200,10 @@ EOF
 }
 stop_pgbouncer() { stop_pid "$PGB_PID"; PGB_PID=""; }
 
-# start_sluice [POLICY_DIR]: without a policy dir, the built-in guardrails decide.
+# start_sluice [POLICY_DIR [EXTRA_TOML]]: without a policy dir, the built-in
+# guardrails decide.
 start_sluice() {
-  local dir="$WORK/sluice" port key sha i policy=""
+  local dir="$WORK/sluice" port key sha i policy="" extra=${2:-}
   port=$(free_port)
   rm -rf "$dir"
   mkdir -p "$dir"
@@ -221,6 +226,8 @@ groups = ["bench", "readers"]
 key_sha256 = "$sha"
 
 $policy
+
+$extra
 
 [[connections]]
 name = "bench"
@@ -267,6 +274,9 @@ CEDAR
 }
 stop_policy() { stop_sluice; }
 
+start_unmasked() { start_sluice "" $'[masking]\ndefault_profile = "unmasked"'; }
+stop_unmasked() { stop_sluice; }
+
 # ---------------------------------------------------------------- runs
 
 declare -A TPS=() AVG=() P99=()
@@ -304,7 +314,7 @@ run_one() {
 }
 
 for target in $BENCH_TARGETS; do
-  case $target in direct | pgbouncer | sluice | policy) ;; *) die "unknown target $target" ;; esac
+  case $target in direct | pgbouncer | sluice | policy | unmasked) ;; *) die "unknown target $target" ;; esac
   "start_$target"
   for proto in "${PROTOCOLS[@]}"; do
     for clients in "${CLIENTS[@]}"; do
@@ -333,7 +343,7 @@ for mode in select tpcb; do
       for target in $BENCH_TARGETS; do
         key="$target|$mode|$proto|$clients"
         r_d="" r_b=""
-        if [[ $target == sluice || $target == policy ]]; then
+        if [[ $target == sluice || $target == policy || $target == unmasked ]]; then
           r_d=$(ratio "${TPS[$key]:-}" "${TPS[direct|$mode|$proto|$clients]:-}")
           r_b=$(ratio "${TPS[$key]:-}" "${TPS[pgbouncer|$mode|$proto|$clients]:-}")
         fi
@@ -351,6 +361,7 @@ for target in sluice policy; do
   summary+="$target/pgbouncer=$(ratio "${TPS[$target|select|prepared|8]:-}" "${TPS[pgbouncer|select|prepared|8]:-}") "
   summary+="$target/direct=$(ratio "${TPS[$target|select|prepared|8]:-}" "${TPS[direct|select|prepared|8]:-}") "
 done
-echo "${summary% }"
+summary+="masked/unmasked=$(ratio "${TPS[sluice|select|prepared|8]:-}" "${TPS[unmasked|select|prepared|8]:-}")"
+echo "$summary"
 
 [[ $FAILED_RUNS -eq 0 ]]

@@ -32,6 +32,7 @@ fn event(task: u64, n: u64) -> AuditEvent {
             params_sha256: None,
             decision: DecisionSummary { verdict: Verdict::Allow, policies: vec!["allow-read".into()], reason: None },
             classification: None,
+            mask_profile: None,
         })
     } else {
         AuditEvent::Outcome(OutcomeEvent {
@@ -47,6 +48,7 @@ fn event(task: u64, n: u64) -> AuditEvent {
             bytes_out: 4096,
             duration_us: 800,
             rows_charged: 0,
+            masked: Default::default(),
         })
     }
 }

@@ -4,16 +4,19 @@
 //! checks that make a bad value stop startup with a message naming the key and
 //! the file.
 //! Does not: hold global state, open sockets or read secrets. Secrets are named
-//! here (`password_env`, `password_file`) and resolved by whoever needs them,
+//! here (`password_env`, `password_file`, `pseudonym_key_env`, `pseudonym_key_file`) and resolved by whoever needs them,
 //! through [`Secret::resolve`], so `sluice check` can report a missing one.
 //!
 //! # Layout
 //! - [`model`]: the types, one per table of the file.
 //! - [`validate`]: checks serde cannot express (duplicates, hex, addresses).
+//! - [`masking`]: `[masking]`, its types and checks.
 
+mod masking;
 mod model;
 mod validate;
 
+pub use masking::{Masking, MaskingProfile};
 pub use model::*;
 
 use std::path::{Path, PathBuf};
@@ -37,7 +40,7 @@ pub struct Invalid {
 
 impl Config {
     /// Reads, parses and validates the file. Relative paths inside the file
-    /// (policy dirs, certificates, secrets, the SQLite store) are resolved
+    /// (policy dirs, certificates, secrets, the pseudonym key, the SQLite store) are resolved
     /// against the file's own folder.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text =
@@ -80,6 +83,9 @@ impl Config {
         }
         if let Some(dir) = &mut self.policy.dir {
             anchor(dir);
+        }
+        if let Some(key) = &mut self.masking.pseudonym_key_file {
+            anchor(key);
         }
         self.storage.anchor_sqlite_path(base);
     }

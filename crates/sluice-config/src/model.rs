@@ -26,6 +26,8 @@ pub struct Config {
     pub connections: Vec<Connection>,
     #[serde(default)]
     pub approvals: Approvals,
+    #[serde(default)]
+    pub masking: crate::Masking,
 }
 
 #[derive(Debug, Clone, Deserialize)]

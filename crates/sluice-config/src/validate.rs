@@ -81,7 +81,8 @@ pub(crate) fn validate(config: &Config) -> Result<(), Invalid> {
         }
     }
     validate_policy(&config.policy)?;
-    validate_approvals(config)
+    validate_approvals(config)?;
+    crate::masking::validate(&config.masking)
 }
 
 fn validate_approvals(config: &Config) -> Result<(), Invalid> {

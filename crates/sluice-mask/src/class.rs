@@ -49,11 +49,17 @@ pub enum PhiClass {
     /// (R) any other unique identifying number: study, employee, biobank,
     /// registry ids, and whatever the operator declares.
     OtherId,
+    /// (P, Q) biometric identifiers and full-face images: no recogniser
+    /// finds these in text; a column declared as such is dropped whole.
+    Biometric,
 }
 
 impl PhiClass {
+    /// How many classes there are.
+    pub const COUNT: usize = 20;
+
     /// Every class, in declaration order (the index of `ClassCounts`).
-    pub const ALL: [PhiClass; 19] = [
+    pub const ALL: [PhiClass; PhiClass::COUNT] = [
         PhiClass::Name,
         PhiClass::Address,
         PhiClass::City,
@@ -73,6 +79,7 @@ impl PhiClass {
         PhiClass::Url,
         PhiClass::IpAddress,
         PhiClass::OtherId,
+        PhiClass::Biometric,
     ];
 
     /// The corpus and placeholder name: `NAME`, `AGE_90PLUS`, ...
@@ -97,6 +104,7 @@ impl PhiClass {
             PhiClass::Url => "URL",
             PhiClass::IpAddress => "IP_ADDRESS",
             PhiClass::OtherId => "OTHER_ID",
+            PhiClass::Biometric => "BIOMETRIC",
         }
     }
 
@@ -114,7 +122,7 @@ impl fmt::Display for PhiClass {
 /// A class name that is not one of [`PhiClass::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown PHI class {0:?} (expected one of NAME, ADDRESS, CITY, ZIP, DATE, AGE_90PLUS, PHONE, FAX, EMAIL, SSN, MRN, HEALTH_PLAN_ID, ACCOUNT, LICENSE, VEHICLE_ID, DEVICE_ID, URL, IP_ADDRESS, OTHER_ID)"
+    "unknown PHI class {0:?} (expected one of NAME, ADDRESS, CITY, ZIP, DATE, AGE_90PLUS, PHONE, FAX, EMAIL, SSN, MRN, HEALTH_PLAN_ID, ACCOUNT, LICENSE, VEHICLE_ID, DEVICE_ID, URL, IP_ADDRESS, OTHER_ID, BIOMETRIC)"
 )]
 pub struct UnknownClass(pub String);
 
@@ -131,7 +139,7 @@ impl FromStr for PhiClass {
 
 /// How many values of each class were masked. Counts only: never values.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ClassCounts([u64; 19]);
+pub struct ClassCounts([u64; PhiClass::COUNT]);
 
 impl ClassCounts {
     pub fn add(&mut self, class: PhiClass) {

@@ -38,6 +38,12 @@ impl ColumnMap {
         self
     }
 
+    /// The tables `table.column` overrides name (lower case), for callers
+    /// that must map a result's table OIDs to names.
+    pub fn override_tables(&self) -> impl Iterator<Item = &str> {
+        self.overrides.keys().filter_map(|key| key.rsplit_once('.')).map(|(table, _)| table).filter(|t| *t != "*")
+    }
+
     /// The rule for a column, by override, then name, then PostgreSQL type
     /// (a `date` or `timestamp` column whose name says nothing is a date).
     pub fn classify(&self, table: Option<&str>, column: &str, pg_type: Option<&str>) -> ColumnRule {

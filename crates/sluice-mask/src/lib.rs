@@ -82,17 +82,19 @@ pub use error::MaskError;
 pub use profile::{Profile, Strategy};
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 /// A detector and a profile: what callers hold to mask texts and values.
+/// Maskers of several profiles share one detector.
 #[derive(Debug)]
 pub struct Masker {
-    detector: Detector,
+    detector: Arc<Detector>,
     profile: Profile,
 }
 
 impl Masker {
-    pub fn new(detector: Detector, profile: Profile) -> Masker {
-        Masker { detector, profile }
+    pub fn new(detector: impl Into<Arc<Detector>>, profile: Profile) -> Masker {
+        Masker { detector: detector.into(), profile }
     }
 
     /// The built-in recognisers with the Safe Harbor profile.
@@ -130,10 +132,17 @@ impl Masker {
         value: &'a str,
         counts: &mut ClassCounts,
     ) -> Cow<'a, str> {
-        if self.profile.is_unmasked() {
+        let rule = self.detector.columns().classify(table, column, pg_type);
+        self.mask_column(rule, value, counts)
+    }
+
+    /// One value of a column whose rule the caller already resolved (once
+    /// per result, with [`ColumnMap::classify`]); borrowed when nothing
+    /// is rewritten.
+    pub fn mask_column<'a>(&self, rule: ColumnRule, value: &'a str, counts: &mut ClassCounts) -> Cow<'a, str> {
+        if self.profile.is_unmasked() || rule == ColumnRule::NotPhi {
             return Cow::Borrowed(value);
         }
-        let rule = self.detector.columns().classify(table, column, pg_type);
         let mut spans = Vec::new();
         self.detector.detect_value(rule, value, 0, &mut spans);
         detect::normalise(&mut spans);

@@ -51,7 +51,7 @@ impl std::str::FromStr for Strategy {
 #[derive(Clone)]
 pub struct Profile {
     name: String,
-    strategies: [Strategy; 19],
+    strategies: [Strategy; PhiClass::COUNT],
     /// HMAC key for `Pseudonym`; required before any class uses it.
     key: Option<Vec<u8>>,
 }
@@ -75,7 +75,7 @@ impl Profile {
     /// ZIPs their first three digits (`000` in restricted areas), ages over
     /// 89 become `90+`; every other class is redacted.
     pub fn safe_harbor() -> Profile {
-        let mut strategies = [Strategy::Redact; 19];
+        let mut strategies = [Strategy::Redact; PhiClass::COUNT];
         for class in [PhiClass::Date, PhiClass::Zip, PhiClass::Age90Plus] {
             strategies[class as usize] = Strategy::Generalize;
         }
@@ -85,7 +85,7 @@ impl Profile {
     /// Everything in the clear: for privileged groups; its use is to be
     /// recorded by the caller.
     pub fn unmasked() -> Profile {
-        Profile { name: "unmasked".into(), strategies: [Strategy::Keep; 19], key: None }
+        Profile { name: "unmasked".into(), strategies: [Strategy::Keep; PhiClass::COUNT], key: None }
     }
 
     /// A built-in profile by name.

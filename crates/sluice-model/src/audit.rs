@@ -5,6 +5,7 @@
 
 use crate::{DecisionSummary, Principal, SqlClassification};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,6 +105,11 @@ pub struct RequestEvent {
     /// fingerprint); absent in records written before classification.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classification: Option<Arc<SqlClassification>>,
+    /// The masking profile an allowed request's response goes through
+    /// (`unmasked` says a privileged caller saw clear values); absent for a
+    /// refused request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mask_profile: Option<String>,
 }
 
 /// How a request ended. Follows its `RequestEvent`; a request with no outcome
@@ -130,6 +136,11 @@ pub struct OutcomeEvent {
     /// restarted Sluice sums these to resume the window. Absent when zero.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub rows_charged: u64,
+    /// How many values of each PHI class were masked in the response
+    /// (`{"NAME": 12, "SSN": 4}`): counts only, never values. Absent when
+    /// nothing was masked.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub masked: BTreeMap<String, u64>,
 }
 
 fn is_zero(n: &u64) -> bool {

@@ -44,7 +44,9 @@ pub enum Verdict {
 pub struct Plan {
     /// The policies that allowed the request, for the audit record.
     pub policies: Vec<String>,
-    pub mask: MaskPlan,
+    /// The masking profile the permitting policy named (`@mask`); `None`:
+    /// the gateway's default profile applies.
+    pub mask_profile: Option<String>,
     /// How much of the response may reach the caller (`@budget`).
     pub budget: Budget,
 }
@@ -75,20 +77,6 @@ impl Budget {
         min(&mut self.rows_per_statement, other.rows_per_statement);
         min(&mut self.bytes_per_statement, other.bytes_per_statement);
         min(&mut self.rows_per_hour, other.rows_per_hour);
-    }
-}
-
-/// How the response is rewritten before it reaches the caller.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum MaskPlan {
-    /// Bytes pass through untouched; costs nothing.
-    #[default]
-    PassThrough,
-}
-
-impl MaskPlan {
-    pub fn is_pass_through(&self) -> bool {
-        matches!(self, MaskPlan::PassThrough)
     }
 }
 

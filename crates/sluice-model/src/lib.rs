@@ -1,7 +1,7 @@
 //! Sluice's shared vocabulary: the types every other crate speaks.
 //!
 //! Owns: `Principal` (who), `Action` (what), `Decision` (the verdict with its
-//! plan or denial), `MaskPlan` (how a response is rewritten) and the audit
+//! plan or denial, with the masking profile it names) and the audit
 //! events that record all of it.
 //! Does not: depend on any other Sluice crate, or do any IO. Everything here is
 //! plain data with serde derives so it can cross crate and process boundaries.
@@ -21,6 +21,6 @@ pub mod sql;
 
 pub use action::{Action, SqlStatement};
 pub use audit::{AuditEvent, AuthFailure, OutcomeEvent, OutcomeStatus, RequestEvent, SessionClose, SessionOpen};
-pub use decision::{Budget, Decision, DecisionSummary, Denial, DenialCause, HoldRule, MaskPlan, Plan, Verdict};
+pub use decision::{Budget, Decision, DecisionSummary, Denial, DenialCause, HoldRule, Plan, Verdict};
 pub use principal::{Principal, PrincipalKind};
 pub use sql::{SqlClassification, SqlFlags, StatementKind};

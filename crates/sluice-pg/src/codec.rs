@@ -12,6 +12,8 @@
 //! [`FrontendMessage`] (client → server) and [`BackendMessage`]
 //! (server → client).
 
+mod rows;
+
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use std::borrow::Cow;
 
@@ -32,6 +34,8 @@ pub enum CodecError {
     #[error("unsupported protocol version {major}.{minor}")]
     UnsupportedVersion { major: u16, minor: u16 },
 }
+
+pub use rows::{DataRowValues, FieldDescription, begin_data_row, decode_row_description, finish_message, put_value};
 
 fn malformed(what: &'static str, why: &'static str) -> CodecError {
     CodecError::Malformed { what, why }
@@ -162,11 +166,13 @@ pub enum FrontendMessage<'a> {
         sql: Cow<'a, str>,
     },
     /// `params` spans the parameter format codes and values, hashed for audit.
+    /// `result_formats`: the result-column format codes (0 text, 1 binary).
     Bind {
         portal: &'a str,
         statement: &'a str,
         param_count: u16,
         params: &'a [u8],
+        result_formats: Vec<i16>,
     },
     Execute {
         portal: &'a str,
@@ -222,7 +228,11 @@ impl<'a> FrontendMessage<'a> {
                     }
                 }
                 let params = &params_start[..params_start.len() - body.len()];
-                FrontendMessage::Bind { portal, statement, param_count, params }
+                let result_count = take_u16(&mut body).ok_or(malformed("Bind", "truncated result formats"))?;
+                let codes =
+                    body.get(..result_count as usize * 2).ok_or(malformed("Bind", "truncated result formats"))?;
+                let result_formats = codes.chunks_exact(2).map(|c| i16::from_be_bytes([c[0], c[1]])).collect();
+                FrontendMessage::Bind { portal, statement, param_count, params, result_formats }
             }
             b'E' => FrontendMessage::Execute {
                 portal: take_cstr(&mut body).ok_or(malformed("Execute", "bad portal name"))?,
@@ -477,6 +487,14 @@ pub mod encode {
     pub fn query(out: &mut BytesMut, sql: &str) {
         message(out, b'Q', |out| cstr(out, sql));
     }
+
+    /// Describe of a portal (Sluice's own, to learn a result's columns).
+    pub fn describe_portal(out: &mut BytesMut, portal: &str) {
+        message(out, b'D', |out| {
+            out.put_u8(b'P');
+            cstr(out, portal);
+        });
+    }
 }
 
 #[cfg(test)]
@@ -553,14 +571,15 @@ mod tests {
     fn bind_exposes_parameters() {
         let mut raw = BytesMut::new();
         raw.put_u8(b'B');
-        let body: &[u8] = b"p1\0s1\0\0\0\0\x02\0\0\0\x0242\xff\xff\xff\xff\0\0";
+        let body: &[u8] = b"p1\0s1\0\0\0\0\x02\0\0\0\x0242\xff\xff\xff\xff\0\x02\0\x01\0\0";
         raw.put_u32(body.len() as u32 + 4);
         raw.put_slice(body);
         let frame = split_frame(&mut raw, 1 << 20).unwrap().unwrap();
         match FrontendMessage::decode(&frame).unwrap() {
-            FrontendMessage::Bind { portal, statement, param_count, params } => {
+            FrontendMessage::Bind { portal, statement, param_count, params, result_formats } => {
                 assert_eq!((portal, statement, param_count), ("p1", "s1", 2));
-                assert_eq!(params, &body[6..body.len() - 2], "result format codes are not parameters");
+                assert_eq!(params, &body[6..body.len() - 6], "result format codes are not parameters");
+                assert_eq!(result_formats, [1, 0]);
             }
             other => panic!("{other:?}"),
         }

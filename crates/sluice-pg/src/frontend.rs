@@ -74,6 +74,7 @@ pub async fn serve_client(ctx: Arc<PgContext>, tcp: TcpStream, peer: SocketAddr)
     let settings = relay::SessionSettings {
         standard_conforming_strings,
         default_schema: upstream.default_schema.as_deref().map(Arc::from),
+        tables: upstream.tables,
     };
     let end = relay::relay(
         &session,
@@ -271,7 +272,7 @@ async fn admit(
         Ok(session) => session,
         Err(e) => return Admitted::Refused(stream, fatal("53300", e.to_string())),
     };
-    let upstream = match target.connect(&params).await {
+    let upstream = match target.connect(&params, gateway.masking().override_tables()).await {
         Ok(upstream) => upstream,
         Err(e) => {
             gateway.metrics().upstream_errors.inc();

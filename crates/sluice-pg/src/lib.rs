@@ -19,6 +19,7 @@
 pub mod cancel;
 pub mod codec;
 pub mod frontend;
+mod mask;
 pub mod relay;
 pub mod stream;
 pub mod tls;

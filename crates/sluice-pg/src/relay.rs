@@ -13,8 +13,10 @@
 mod response;
 
 use crate::codec::{self, Frame, FrontendMessage, Severity, encode};
-use bytes::BytesMut;
+use crate::mask::{MaskError, ResultPlan};
+use bytes::{Bytes, BytesMut};
 use sha2::{Digest, Sha256};
+use sluice_mask::ClassCounts;
 use sluice_model::{Action, DenialCause, OutcomeStatus, SqlClassification, SqlStatement, StatementKind};
 use sluice_pipeline::{Adapter, Exchange, Outcome, PendingCommit, Refusal, RefusalKind, Session};
 use sluice_sql::{Classifier, PgStringMode};
@@ -54,8 +56,10 @@ impl SessionEnd {
 enum Expect {
     /// ParseComplete, BindComplete, CloseComplete.
     Complete,
-    /// ParameterDescription (statements only), then RowDescription or NoData.
-    Describe,
+    /// ParameterDescription (statements only), then RowDescription or NoData,
+    /// kept in the slot of the statement or portal it describes. `relay` is
+    /// false for Sluice's own Describe, whose answer the client never sees.
+    Describe { slot: Option<DescriptionSlot>, relay: bool },
     /// ReadyForQuery.
     Sync,
     /// A simple Query: everything up to its ReadyForQuery.
@@ -66,10 +70,51 @@ enum Expect {
     Refused { error: BytesMut, ready_for_query: bool },
 }
 
+/// The RowDescription (raw; empty for NoData) of a prepared statement or a
+/// portal, filled in by the response side when the upstream answers a
+/// Describe. Decoded only when a result must be masked.
+type DescriptionSlot = Arc<Mutex<Option<Bytes>>>;
+
+/// Where the columns of a request's result are described.
+#[derive(Debug)]
+enum Columns {
+    /// A simple Query: the latest RowDescription in its response.
+    Query(Option<Bytes>),
+    /// An Execute: its portal's description (Describe 'P'), else its
+    /// statement's (Describe 'S') read with Bind's result formats.
+    Portal { portal: DescriptionSlot, statement: DescriptionSlot, formats: Arc<[i16]> },
+}
+
+impl Columns {
+    /// The masking plan of the result described so far.
+    fn plan(&self, masker: &sluice_mask::Masker, tables: &HashMap<u32, String>) -> Result<ResultPlan, MaskError> {
+        let lock = |slot: &DescriptionSlot| slot.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let (description, formats) = match self {
+            Columns::Query(description) => (description.clone(), None),
+            Columns::Portal { portal, statement, formats } => match lock(portal) {
+                Some(description) => (Some(description), None),
+                None => (lock(statement), Some(&formats[..])),
+            },
+        };
+        let description = description.ok_or(MaskError::Undescribed)?;
+        let fields = match description.get(5..) {
+            Some(body) => codec::decode_row_description(body)?,
+            None => Vec::new(),
+        };
+        ResultPlan::new(&fields, formats, masker, tables)
+    }
+}
+
 /// The response so far of one request, for its outcome record.
 #[derive(Debug)]
 struct Tracked {
     exchange: Exchange,
+    /// Where its result's columns are described, and, once the first row
+    /// needed it, how they are masked (only under a masking profile).
+    columns: Columns,
+    mask_plan: Option<ResultPlan>,
+    /// Values masked, per class, for the outcome record.
+    masked: ClassCounts,
     rows: u64,
     bytes_out: u64,
     /// Result rows (DataRow, COPY OUT CopyData) relayed for this request,
@@ -111,6 +156,12 @@ impl Withheld {
     fn over_budget(message: String) -> Withheld {
         Withheld { sqlstate: "54000", message, status: OutcomeStatus::Truncated }
     }
+
+    /// The result must be masked and Sluice cannot rewrite it (a binary
+    /// column of a type it cannot read, binary COPY): nothing of it passes.
+    fn unmaskable(error: &MaskError) -> Withheld {
+        Withheld { sqlstate: "0A000", message: error.to_string(), status: OutcomeStatus::Refused }
+    }
 }
 
 /// How a tracked request left the queue.
@@ -133,9 +184,12 @@ struct ResultSpend {
 }
 
 impl Tracked {
-    fn new(exchange: Exchange, portal: Option<Arc<ResultSpend>>) -> Tracked {
+    fn new(exchange: Exchange, portal: Option<Arc<ResultSpend>>, columns: Columns) -> Tracked {
         Tracked {
             exchange,
+            columns,
+            mask_plan: None,
+            masked: ClassCounts::default(),
             rows: 0,
             bytes_out: 0,
             rows_returned: 0,
@@ -189,6 +243,7 @@ impl Tracked {
             error,
             bytes_out: self.bytes_out,
             rows_returned: self.rows_returned,
+            masked: self.masked,
         });
     }
 }
@@ -203,6 +258,8 @@ struct Inflight {
     /// reported it (ParameterStatus): it changes how a string splits into
     /// statements, so the classifier must read the text the same way.
     standard_conforming_strings: AtomicBool,
+    /// Names of the tables that masking overrides name, by OID.
+    tables: HashMap<u32, String>,
 }
 
 impl Inflight {
@@ -219,7 +276,16 @@ impl Inflight {
     }
 }
 
-/// A statement the client prepared, and a portal it bound.
+/// A statement the client prepared.
+#[derive(Debug, Clone)]
+struct Statement {
+    sql: Arc<str>,
+    description: DescriptionSlot,
+    /// The client asked for its description (Describe 'S').
+    described: bool,
+}
+
+/// A portal the client bound.
 #[derive(Debug, Clone)]
 struct Portal {
     sql: Arc<str>,
@@ -227,13 +293,36 @@ struct Portal {
     params_sha256: Option<String>,
     /// Shared by every Execute of this portal, for its budget.
     spend: Arc<ResultSpend>,
+    description: DescriptionSlot,
+    statement_description: DescriptionSlot,
+    /// Bind's result format codes.
+    formats: Arc<[i16]>,
+    /// The client asked for the portal's or its statement's description, so
+    /// the response side will know the result's columns.
+    described: bool,
+}
+
+impl Portal {
+    /// A portal Sluice did not see bound: the upstream will refuse it.
+    fn unknown(name: &str) -> Portal {
+        Portal {
+            sql: Arc::from(format!("-- execute of unknown portal \"{name}\"")),
+            param_count: 0,
+            params_sha256: None,
+            spend: Arc::default(),
+            description: DescriptionSlot::default(),
+            statement_description: DescriptionSlot::default(),
+            formats: Arc::from([]),
+            described: false,
+        }
+    }
 }
 
 /// One request as PostgreSQL sent it.
 #[derive(Debug)]
 enum PgRequest {
     Query { frame: Frame, sql: String },
-    Execute { frame: Frame, portal: Portal },
+    Execute { frame: Frame, name: String, portal: Portal },
 }
 
 /// What the relay needs to know of the upstream session when it starts.
@@ -243,6 +332,9 @@ pub struct SessionSettings {
     pub standard_conforming_strings: bool,
     /// `current_schema()` at startup.
     pub default_schema: Option<Arc<str>>,
+    /// Names of the tables masking overrides name, by OID, as looked up
+    /// at startup (for `table.column` overrides).
+    pub tables: HashMap<u32, String>,
 }
 
 /// The request direction, as the pipeline's adapter.
@@ -262,7 +354,7 @@ struct RequestSide<'a> {
     /// After a refused Execute: drop messages until Sync, as PostgreSQL does
     /// after an error in the extended protocol.
     discarding: bool,
-    statements: HashMap<String, Arc<str>>,
+    statements: HashMap<String, Statement>,
     portals: HashMap<String, Portal>,
     /// Commits of overlapped reads already forwarded, each with whether a
     /// failure must discard the client's messages up to the next Sync (an
@@ -306,9 +398,23 @@ impl Adapter for RequestSide<'_> {
             self.pending_commits.push((commit, matches!(request, PgRequest::Execute { .. })));
         }
         let (frame, expect) = match request {
-            PgRequest::Query { frame, .. } => (frame, Expect::Query(Tracked::new(exchange, None))),
-            PgRequest::Execute { frame, portal } => {
-                (frame, Expect::Execute(Tracked::new(exchange, Some(portal.spend))))
+            PgRequest::Query { frame, .. } => {
+                (frame, Expect::Query(Tracked::new(exchange, None, Columns::Query(None))))
+            }
+            PgRequest::Execute { frame, name, portal } => {
+                if exchange.masker().is_some() && !portal.described {
+                    // The client never asked for the columns (a bare
+                    // Bind/Execute): Sluice asks, and keeps the answer.
+                    encode::describe_portal(&mut self.upstream_out, &name);
+                    let slot = Some(portal.description.clone());
+                    self.inflight.push(Expect::Describe { slot, relay: false });
+                }
+                let columns = Columns::Portal {
+                    portal: portal.description,
+                    statement: portal.statement_description,
+                    formats: portal.formats,
+                };
+                (frame, Expect::Execute(Tracked::new(exchange, Some(portal.spend), columns)))
             }
         };
         self.upstream_out.extend_from_slice(&frame.bytes);
@@ -381,32 +487,37 @@ impl RequestSide<'_> {
                 self.settle_schema();
                 return Ok(());
             }
-            FrontendMessage::Execute { portal } => {
-                let portal = self.portals.get(portal).cloned().unwrap_or_else(|| Portal {
-                    sql: Arc::from(format!("-- execute of unknown portal \"{portal}\"")),
-                    param_count: 0,
-                    params_sha256: None,
-                    spend: Arc::default(),
-                });
-                let Ok(()) = session.submit(self, PgRequest::Execute { frame, portal }).await;
+            FrontendMessage::Execute { portal: name } => {
+                let portal = self.portals.get(name).cloned().unwrap_or_else(|| Portal::unknown(name));
+                let name = name.to_string();
+                let Ok(()) = session.submit(self, PgRequest::Execute { frame, name, portal }).await;
                 self.settle_schema();
                 return Ok(());
             }
             FrontendMessage::Parse { statement, sql } => {
-                self.statements.insert(statement.to_string(), Arc::from(sql.as_ref()));
+                let description = DescriptionSlot::default();
+                let prepared = Statement { sql: Arc::from(sql.as_ref()), description, described: false };
+                self.statements.insert(statement.to_string(), prepared);
                 Some(Expect::Complete)
             }
-            FrontendMessage::Bind { portal, statement, param_count, params } => {
-                let sql = self
-                    .statements
-                    .get(statement)
-                    .cloned()
-                    .unwrap_or_else(|| Arc::from(format!("-- unknown prepared statement \"{statement}\"")));
+            FrontendMessage::Bind { portal, statement, param_count, params, result_formats } => {
+                let prepared = self.statements.get(statement).cloned().unwrap_or_else(|| Statement {
+                    sql: Arc::from(format!("-- unknown prepared statement \"{statement}\"")),
+                    description: DescriptionSlot::default(),
+                    described: false,
+                });
                 let params_sha256 = (param_count > 0).then(|| hex::encode(Sha256::digest(params)));
-                self.portals.insert(
-                    portal.to_string(),
-                    Portal { sql, param_count: param_count.into(), params_sha256, spend: Arc::default() },
-                );
+                let bound = Portal {
+                    sql: prepared.sql,
+                    param_count: param_count.into(),
+                    params_sha256,
+                    spend: Arc::default(),
+                    description: DescriptionSlot::default(),
+                    statement_description: prepared.description,
+                    formats: Arc::from(result_formats),
+                    described: prepared.described,
+                };
+                self.portals.insert(portal.to_string(), bound);
                 Some(Expect::Complete)
             }
             FrontendMessage::Close { statement, name } => {
@@ -417,7 +528,20 @@ impl RequestSide<'_> {
                 }
                 Some(Expect::Complete)
             }
-            FrontendMessage::Describe { .. } => Some(Expect::Describe),
+            FrontendMessage::Describe { statement, name } => {
+                let slot = if statement {
+                    self.statements.get_mut(name).map(|s| {
+                        s.described = true;
+                        s.description.clone()
+                    })
+                } else {
+                    self.portals.get_mut(name).map(|p| {
+                        p.described = true;
+                        p.description.clone()
+                    })
+                };
+                Some(Expect::Describe { slot, relay: true })
+            }
             FrontendMessage::Sync => {
                 self.discarding = false;
                 // A withheld read behind this Sync ends its batch here: there
@@ -476,6 +600,7 @@ where
         queue: Mutex::default(),
         wake: Notify::new(),
         standard_conforming_strings: AtomicBool::new(settings.standard_conforming_strings),
+        tables: settings.tables,
     };
 
     let requests = async {

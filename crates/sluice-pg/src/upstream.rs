@@ -12,6 +12,7 @@ use crate::tls;
 use bytes::BytesMut;
 use postgres_protocol::authentication::sasl::{ChannelBinding, ScramSha256};
 use sluice_config::{Connection, UpstreamTls};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -99,6 +100,8 @@ pub struct Upstream {
     /// The schema unqualified table names resolve to at the start of the
     /// session (`current_schema()`), `None` when there is none.
     pub default_schema: Option<String>,
+    /// The OIDs of the tables masking overrides name (`table.column`).
+    pub tables: HashMap<u32, String>,
 }
 
 impl UpstreamTarget {
@@ -110,7 +113,13 @@ impl UpstreamTarget {
         Ok(UpstreamTarget { connection, password, tls })
     }
 
-    pub async fn connect(&self, client_params: &[(String, String)]) -> Result<Upstream, UpstreamError> {
+    /// Logs in, then reads the session facts the relay needs: the default
+    /// schema, and the OIDs of `override_tables` (for masking overrides).
+    pub async fn connect(
+        &self,
+        client_params: &[(String, String)],
+        override_tables: &[String],
+    ) -> Result<Upstream, UpstreamError> {
         let conn = &self.connection;
         let tcp = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&conn.upstream))
             .await
@@ -151,8 +160,15 @@ impl UpstreamTarget {
                 }
             }
         }
-        let default_schema = current_schema(&mut stream, &mut reader, &mut startup_frames).await?;
-        Ok(Upstream { stream, startup_frames, key, leftover: reader.buf, default_schema })
+        let facts = session_facts(&mut stream, &mut reader, &mut startup_frames, override_tables).await?;
+        Ok(Upstream {
+            stream,
+            startup_frames,
+            key,
+            leftover: reader.buf,
+            default_schema: facts.default_schema,
+            tables: facts.tables,
+        })
     }
 
     async fn negotiate_tls(&self, mut tcp: TcpStream) -> Result<PgStream, UpstreamError> {
@@ -278,36 +294,64 @@ impl FrameReader {
     }
 }
 
-/// Asks the fresh session for `current_schema()`, the schema unqualified
-/// table names resolve to (policy qualifies names with it). The answer is
-/// Sluice's own; none of it reaches the client.
-async fn current_schema(
+/// What Sluice learns of a fresh upstream session before relaying.
+struct SessionFacts {
+    default_schema: Option<String>,
+    tables: HashMap<u32, String>,
+}
+
+/// Asks the fresh session for `current_schema()` and, when masking
+/// overrides name tables, their OIDs, in one round trip. Notices and
+/// parameter changes it provokes are kept for the client.
+async fn session_facts(
     stream: &mut PgStream,
     reader: &mut FrameReader,
     startup_frames: &mut Vec<Frame>,
-) -> Result<Option<String>, UpstreamError> {
+    override_tables: &[String],
+) -> Result<SessionFacts, UpstreamError> {
+    let mut sql = String::from("SELECT pg_catalog.current_schema()");
+    if !override_tables.is_empty() {
+        let names: Vec<String> = override_tables.iter().map(|t| format!("'{}'", t.replace('\'', "''"))).collect();
+        sql.push_str(&format!(
+            "; SELECT c.oid::text, lower(c.relname) FROM pg_catalog.pg_class c WHERE lower(c.relname) IN ({})",
+            names.join(", ")
+        ));
+    }
     let mut out = BytesMut::new();
-    encode::query(&mut out, "SELECT pg_catalog.current_schema()");
+    encode::query(&mut out, &sql);
     stream.write_all(&out).await?;
-    let mut schema = None;
+    let mut facts = SessionFacts { default_schema: None, tables: HashMap::new() };
+    let mut results = 0;
     loop {
         let frame = reader.next(stream).await?;
         match frame.tag {
-            b'D' => schema = first_text_column(frame.body()),
-            b'T' | b'C' => {}
+            b'T' => results += 1,
+            b'D' if results == 1 => facts.default_schema = text_columns(frame.body()).into_iter().next().flatten(),
+            b'D' => {
+                let mut columns = text_columns(frame.body()).into_iter();
+                if let (Some(Some(oid)), Some(Some(name))) = (columns.next(), columns.next())
+                    && let Ok(oid) = oid.parse()
+                {
+                    facts.tables.insert(oid, name);
+                }
+            }
+            b'C' => {}
             b'S' | b'N' => startup_frames.push(frame),
-            b'Z' => return Ok(schema),
+            b'Z' => return Ok(facts),
             b'E' => {
                 let BackendMessage::Error(fields) =
                     BackendMessage::decode(&frame).map_err(|e| UpstreamError::Protocol(e.to_string()))?
                 else {
                     unreachable!("tag E is an error")
                 };
-                return Err(UpstreamError::Protocol(format!("current_schema() failed: {}", fields.message)));
+                return Err(UpstreamError::Protocol(format!(
+                    "reading the session's schema failed: {}",
+                    fields.message
+                )));
             }
             other => {
                 return Err(UpstreamError::Protocol(format!(
-                    "unexpected message '{}' answering current_schema()",
+                    "unexpected message '{}' answering Sluice's session query",
                     other as char
                 )));
             }
@@ -315,11 +359,12 @@ async fn current_schema(
     }
 }
 
-/// The first column of a DataRow body as text; `None` for NULL or a
-/// malformed row.
-fn first_text_column(body: &[u8]) -> Option<String> {
-    let len = i32::from_be_bytes(body.get(2..6)?.try_into().ok()?);
-    let len = usize::try_from(len).ok()?;
-    let value = body.get(6..6 + len)?;
-    String::from_utf8(value.to_vec()).ok()
+/// The values of a DataRow body as text (`None` for NULL or non-UTF-8).
+fn text_columns(body: &[u8]) -> Vec<Option<String>> {
+    match codec::DataRowValues::new(body) {
+        Ok((_, values)) => {
+            values.map_while(Result::ok).map(|value| value.and_then(|v| String::from_utf8(v.to_vec()).ok())).collect()
+        }
+        Err(_) => Vec::new(),
+    }
 }

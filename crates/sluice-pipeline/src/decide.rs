@@ -68,35 +68,18 @@ impl Decider {
     }
 }
 
-/// The model's decision. A masking profile is an obligation this version
-/// cannot enforce yet, so a decision that carries one is refused rather than
-/// run without it (fail closed). Budgets travel in the plan; the session
-/// enforces them.
+/// The model's decision. The masking profile and the budget travel in the
+/// plan; the session resolves the one and enforces the other.
 fn into_decision(decision: PolicyDecision) -> Decision {
-    let unenforceable = |policies: &[String], mask: &Option<String>| {
-        mask.is_some().then(|| {
-            Decision::Deny(Denial::by_policy(
-                policies.join(","),
-                "the permitting policy sets a masking profile, which this Sluice version cannot enforce yet",
-                Some("remove @mask from the policy, or upgrade Sluice".into()),
-            ))
-        })
-    };
     match decision {
         PolicyDecision::Allow { policies, mask_profile, budget } => {
-            if let Some(refused) = unenforceable(&policies, &mask_profile) {
-                return refused;
-            }
-            Decision::Allow(Plan { policies, budget, ..Plan::default() })
+            Decision::Allow(Plan { policies, mask_profile, budget })
         }
         PolicyDecision::Deny { policies, reason, remedy } => {
             let policy = if policies.is_empty() { "default-deny".to_string() } else { policies.join(",") };
             Decision::Deny(Denial::by_policy(policy, reason, Some(remedy)))
         }
-        PolicyDecision::Hold { policies, reason, mask_profile, .. } => {
-            if let Some(refused) = unenforceable(&policies, &mask_profile) {
-                return refused;
-            }
+        PolicyDecision::Hold { policies, reason, .. } => {
             Decision::Hold(HoldRule { policy: policies.join(","), reason })
         }
     }

@@ -1,6 +1,6 @@
 //! An admitted request on its way (`Exchange`), and a refused one (`Refusal`).
 //!
-//! Owns: the mask plan a response must go through, and the outcome record that
+//! Owns: the masker a response must go through, and the outcome record that
 //! closes every request — also when the adapter drops the exchange without
 //! finishing it (recorded as interrupted, so nothing is lost silently).
 //! Does not: touch bytes of any protocol.
@@ -8,7 +8,8 @@
 use crate::budget::ResultLimit;
 use crate::session::SessionMeta;
 use sluice_audit::{AuditLog, Durable};
-use sluice_model::{AuditEvent, Denial, DenialCause, HoldRule, MaskPlan, OutcomeEvent, OutcomeStatus, Plan};
+use sluice_mask::{ClassCounts, Masker};
+use sluice_model::{AuditEvent, Denial, DenialCause, HoldRule, OutcomeEvent, OutcomeStatus};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -39,6 +40,7 @@ impl RequestMeta {
             bytes_out: outcome.bytes_out,
             duration_us: self.started.elapsed().as_micros() as u64,
             rows_charged,
+            masked: outcome.masked.iter().map(|(class, n)| (class.as_str().to_string(), n)).collect(),
         });
         self.audit.append_lazy(event);
     }
@@ -56,6 +58,8 @@ pub struct Outcome {
     /// Result rows relayed to the client (data rows, COPY OUT rows). The
     /// exchange charges them to its hourly budget, if it has one.
     pub rows_returned: u64,
+    /// Values masked in the response, per PHI class (counts only).
+    pub masked: ClassCounts,
 }
 
 impl Default for Outcome {
@@ -68,13 +72,14 @@ impl Default for Outcome {
             error: None,
             bytes_out: 0,
             rows_returned: 0,
+            masked: ClassCounts::default(),
         }
     }
 }
 
 /// An allowed request on its way. The adapter forwards it, holds its
 /// response until [`Exchange::release`] says so, masks it with
-/// [`Exchange::mask_plan`], and ends it with [`Exchange::complete`].
+/// [`Exchange::masker`], and ends it with [`Exchange::complete`].
 ///
 /// A write-ahead request is released from the start. A pure read is
 /// forwarded while its record commits (the fsync overlaps the round trip);
@@ -85,8 +90,9 @@ impl Default for Outcome {
 #[must_use = "an exchange records its outcome when completed or dropped"]
 pub struct Exchange {
     meta: RequestMeta,
-    plan: Plan,
     limit: Option<ResultLimit>,
+    /// `None` when the request's profile keeps everything.
+    masker: Option<Arc<Masker>>,
     completed: bool,
     commit: Arc<OnceLock<Result<(), String>>>,
     pending: Option<Durable>,
@@ -124,13 +130,20 @@ impl PendingCommit {
 
 impl Exchange {
     /// An exchange whose request record is already durable.
-    pub(crate) fn new(meta: RequestMeta, plan: Plan, limit: Option<ResultLimit>) -> Exchange {
-        Exchange { meta, plan, limit, completed: false, commit: Arc::new(OnceLock::from(Ok(()))), pending: None }
+    pub(crate) fn new(meta: RequestMeta, limit: Option<ResultLimit>, masker: Option<Arc<Masker>>) -> Exchange {
+        let commit = Arc::new(OnceLock::from(Ok(())));
+        Exchange { meta, limit, masker, completed: false, commit, pending: None }
     }
 
     /// An exchange forwarded while its request record commits.
-    pub(crate) fn overlapped(meta: RequestMeta, plan: Plan, limit: Option<ResultLimit>, durable: Durable) -> Exchange {
-        Exchange { meta, plan, limit, completed: false, commit: Arc::new(OnceLock::new()), pending: Some(durable) }
+    pub(crate) fn overlapped(
+        meta: RequestMeta,
+        limit: Option<ResultLimit>,
+        masker: Option<Arc<Masker>>,
+        durable: Durable,
+    ) -> Exchange {
+        let commit = Arc::new(OnceLock::new());
+        Exchange { meta, limit, masker, completed: false, commit, pending: Some(durable) }
     }
 
     pub fn request_id(&self) -> &str {
@@ -151,9 +164,11 @@ impl Exchange {
         }
     }
 
-    /// Phase mask: how the response must be rewritten before it reaches the client.
-    pub fn mask_plan(&self) -> &MaskPlan {
-        &self.plan.mask
+    /// Phase mask: the masker every response value goes through before it
+    /// reaches the client; `None` when the request's profile keeps
+    /// everything (the response passes through untouched).
+    pub fn masker(&self) -> Option<&Arc<Masker>> {
+        self.masker.as_ref()
     }
 
     /// The budget the response must stay within (`None`: unlimited). The

@@ -7,6 +7,7 @@
 use crate::budget::Budgets;
 use crate::decide::Decider;
 use crate::guardrails::Guardrails;
+use crate::masking::Masking;
 use crate::metrics::Metrics;
 use crate::session::Session;
 use sluice_audit::{AuditError, AuditLog};
@@ -34,6 +35,8 @@ pub(crate) struct Inner {
     pub(crate) decider: Decider,
     /// Hourly row windows, by principal and connection.
     pub(crate) budgets: Budgets,
+    /// The masking profiles, and the default for requests whose policy sets none.
+    pub(crate) masking: Masking,
     /// Connections by name, shared with the sessions that use them.
     pub(crate) connections: HashMap<String, Arc<Connection>>,
     pub(crate) metrics: Metrics,
@@ -67,13 +70,15 @@ pub struct ClientHello<'a> {
 
 impl Gateway {
     /// `policies`: the loaded Cedar policies, or `None` for the built-in
-    /// guardrails only.
+    /// guardrails only. `masking`: the profiles `@mask` may name, and the
+    /// default every other allowed request is masked with.
     pub fn new(
         config: Arc<Config>,
         authenticator: Authenticator,
         audit: AuditLog,
         metrics: Metrics,
         policies: Option<PolicyEngine>,
+        masking: Masking,
     ) -> Gateway {
         let decider = match policies {
             Some(engine) => Decider::Cedar(Box::new(engine)),
@@ -88,6 +93,7 @@ impl Gateway {
                 audit,
                 decider,
                 budgets,
+                masking,
                 connections,
                 metrics,
                 shutdown: CancellationToken::new(),
@@ -102,6 +108,11 @@ impl Gateway {
 
     pub fn audit(&self) -> &AuditLog {
         &self.inner.audit
+    }
+
+    /// The masking profiles and their column rules.
+    pub fn masking(&self) -> &Masking {
+        &self.inner.masking
     }
 
     pub fn metrics(&self) -> &Metrics {

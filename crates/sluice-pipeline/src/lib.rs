@@ -24,11 +24,13 @@ mod decide;
 pub mod exchange;
 pub mod gateway;
 pub mod guardrails;
+pub mod masking;
 pub mod metrics;
 pub mod session;
 
 pub use budget::ResultLimit;
 pub use exchange::{Exchange, Outcome, PendingCommit, Refusal, RefusalKind, Release};
 pub use gateway::{Gateway, GatewayError};
+pub use masking::{AppliedMask, Masking};
 pub use metrics::Metrics;
 pub use session::{Adapter, Session};

@@ -9,7 +9,7 @@ use crate::decide::SessionPolicy;
 use crate::exchange::{Exchange, Outcome, Refusal, RefusalKind, RequestMeta};
 use crate::gateway::Gateway;
 use sluice_config::Connection;
-use sluice_model::{Action, AuditEvent, Decision, OutcomeStatus, Principal, RequestEvent, SessionClose};
+use sluice_model::{Action, AuditEvent, Decision, Denial, OutcomeStatus, Plan, Principal, RequestEvent, SessionClose};
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -129,15 +129,23 @@ impl Session {
         );
         // An allowed request's budget becomes the limit its response must
         // stay within; a spent hourly budget turns the allow into a denial.
-        let (decision, limit) = match decision {
+        // Its masking profile (the policy's `@mask`, or the default) is
+        // resolved here; one that does not exist denies (fail closed).
+        let (decision, limit, mask) = match decision {
             Decision::Allow(plan) => {
-                let budgets = &self.gateway.inner.budgets;
-                match budgets.admit(&meta.principal.subject, &meta.connection.name, &plan.policies, plan.budget).await {
-                    Ok(limit) => (Decision::Allow(plan), limit),
-                    Err(denial) => (Decision::Deny(denial), None),
+                let inner = &self.gateway.inner;
+                match inner.masking.resolve(plan.mask_profile.as_deref()).cloned() {
+                    None => (Decision::Deny(undefined_profile(&plan)), None, None),
+                    Some(mask) => {
+                        let (principal, connection) = (&meta.principal.subject, &meta.connection.name);
+                        match inner.budgets.admit(principal, connection, &plan.policies, plan.budget).await {
+                            Ok(limit) => (Decision::Allow(plan), limit, Some(mask)),
+                            Err(denial) => (Decision::Deny(denial), None, None),
+                        }
+                    }
                 }
             }
-            other => (other, None),
+            other => (other, None, None),
         };
         let metrics = &self.gateway.inner.metrics;
         metrics.count_decision(decision.verdict());
@@ -160,6 +168,7 @@ impl Session {
             params_sha256,
             decision: decision.summary(),
             classification,
+            mask_profile: mask.as_ref().map(|m| m.profile.to_string()),
         });
         let meta =
             RequestMeta { session: self.meta.clone(), audit: self.gateway.inner.audit.clone(), request_id, started };
@@ -169,8 +178,9 @@ impl Session {
         // until the commit is confirmed. Everything else is write-ahead: the
         // record is durable before a byte goes upstream.
         let decision = match decision {
-            Decision::Allow(plan) if action.is_pure_read() => {
-                return adapter.forward(request, Exchange::overlapped(meta, plan, limit, durable)).await;
+            Decision::Allow(_) if action.is_pure_read() => {
+                let masker = mask.and_then(|m| m.masker);
+                return adapter.forward(request, Exchange::overlapped(meta, limit, masker, durable)).await;
             }
             other => other,
         };
@@ -179,8 +189,9 @@ impl Session {
                 metrics.audit_refusals.inc();
                 RefusalKind::AuditUnavailable(store_error.to_string())
             }
-            (Decision::Allow(plan), Ok(_)) => {
-                return adapter.forward(request, Exchange::new(meta, plan, limit)).await;
+            (Decision::Allow(_), Ok(_)) => {
+                let masker = mask.and_then(|m| m.masker);
+                return adapter.forward(request, Exchange::new(meta, limit, masker)).await;
             }
             (Decision::Deny(denial), Ok(_)) => RefusalKind::Policy(denial),
             (Decision::Hold(rule), Ok(_)) => RefusalKind::Hold(rule),
@@ -207,4 +218,17 @@ impl Session {
             duration_us: self.opened.elapsed().as_micros() as u64,
         }));
     }
+}
+
+/// The denial for a policy whose `@mask` names no configured profile
+/// (startup validation refuses such policies; this is the backstop).
+fn undefined_profile(plan: &Plan) -> Denial {
+    Denial::by_policy(
+        plan.policies.join(","),
+        format!(
+            "the permitting policy names masking profile \"{}\", which is not defined",
+            plan.mask_profile.as_deref().unwrap_or_default()
+        ),
+        Some("define the profile under [masking.profiles] in sluice.toml".into()),
+    )
 }

@@ -147,6 +147,12 @@ impl PolicyEngine {
         self.metas.iter().map(|m| m.name.as_str())
     }
 
+    /// `(policy name, profile)` for every policy carrying `@mask`, in load
+    /// order, so the caller can check each profile exists.
+    pub fn mask_profiles(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.metas.iter().filter_map(|m| m.mask.as_deref().map(|profile| (m.name.as_str(), profile)))
+    }
+
     /// How many policies `decide` evaluates for this request (its slice).
     pub fn slice_len(&self, request: &SqlRequest<'_>) -> usize {
         let prepared = self.prepare(request.principal, request.connection);

@@ -116,12 +116,15 @@
 //! — a granting permit without an obligation does not lift another's:
 //!
 //! - `@mask("profile")`: the response is masked with that profile when any
-//!   granting permit names one. If they name different profiles, the first in
+//!   granting permit names one; when none does, the gateway's default
+//!   profile applies (`[masking] default_profile`, Safe Harbor unless
+//!   configured otherwise). If they name different profiles, the first in
 //!   [`PolicySettings::mask_order`] (most restrictive first) wins; profiles
 //!   not listed rank after, by name. (Unlike `@hold`, where one unheld permit
 //!   suffices, silently dropping a mask would leak PHI, so masks accumulate.
-//!   To let a group read unmasked, keep it out of the masked permit:
-//!   `unless { principal in Sluice::Group::"leads" }`.)
+//!   To let a group read clear values, give its permit
+//!   `@mask("unmasked")`, and keep it out of permits that name a stricter
+//!   profile: `unless { principal in Sluice::Group::"leads" }`.)
 //! - `@budget("rows_per_statement=1000, bytes_per_statement=10MiB,
 //!   rows_per_hour=10000")`: comma-separated `key=value`; keys
 //!   `rows_per_statement`, `bytes_per_statement` (may end in `KiB`, `MiB`,

@@ -1,13 +1,15 @@
 //! `sluice check`: is this config usable here, now?
 //!
 //! Owns: logging in to every upstream, running discovery against every
-//! identity provider, and opening the audit store, each reported on a line.
+//! identity provider, opening the audit store, loading the policies and
+//! building the masking profiles they name, each reported on a line.
 //! Does not: serve anything, or change the store beyond creating its schema.
 
 use sluice_audit::{AuditLog, AuditOptions, StoreHealth};
 use sluice_config::{Config, ConnectionKind};
 use sluice_identity::Authenticator;
 use sluice_pg::upstream::UpstreamTarget;
+use sluice_policy::PolicyEngine;
 use std::sync::Arc;
 
 /// One line of the check report.
@@ -44,18 +46,20 @@ pub async fn check(config: &Config) -> Vec<CheckLine> {
             Err(e) => Err(e.to_string()),
         },
     });
+    let policies = crate::policy::load(config);
     if let Some(dir) = &config.policy.dir {
         lines.push(CheckLine {
             what: format!("policies in {}", dir.display()),
-            result: match crate::policy::load(config) {
+            result: match &policies {
                 Ok(engine) => {
-                    let count = engine.map_or(0, |e| e.policy_names().count());
+                    let count = engine.as_ref().map_or(0, |e| e.policy_names().count());
                     Ok(format!("{count} policies valid against the schema"))
                 }
                 Err(e) => Err(e.to_string()),
             },
         });
     }
+    lines.push(CheckLine { what: "masking".into(), result: check_masking(config, policies.ok().flatten().as_ref()) });
     match Authenticator::new(&config.identity) {
         Ok(authenticator) => {
             for (issuer, result) in authenticator.check_providers().await {
@@ -71,7 +75,7 @@ pub async fn check(config: &Config) -> Vec<CheckLine> {
         let what = format!("connection {} ({:?} at {})", connection.name, connection.kind, connection.upstream);
         let ConnectionKind::Postgres = connection.kind;
         let result = match UpstreamTarget::new(Arc::new(connection.clone())) {
-            Ok(target) => match target.connect(&[]).await {
+            Ok(target) => match target.connect(&[], &[]).await {
                 Ok(upstream) => Ok(format!("logged in{}", if upstream.stream.is_tls() { " over TLS" } else { "" })),
                 Err(e) => Err(e.to_string()),
             },
@@ -80,6 +84,19 @@ pub async fn check(config: &Config) -> Vec<CheckLine> {
         lines.push(CheckLine { what, result });
     }
     lines
+}
+
+/// The masking registry builds (key readable, classes known) and holds
+/// every profile the policies (when they loaded) and `mask_order` name.
+fn check_masking(config: &Config, policies: Option<&PolicyEngine>) -> Result<String, String> {
+    let masking = crate::masking::build(config).map_err(|e| e.to_string())?;
+    crate::masking::check_profiles(&masking, config, policies).map_err(|e| e.to_string())?;
+    Ok(format!(
+        "{} profile(s) besides the built-in ones, default `{}`, {} column override(s)",
+        config.masking.profiles.len(),
+        masking.default_profile(),
+        config.masking.columns.len()
+    ))
 }
 
 /// A storage URL without its password, for printing.

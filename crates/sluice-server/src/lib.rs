@@ -1,17 +1,21 @@
 //! Wiring from config: builds the gateway, binds the listeners, serves the
 //! REST API (`/healthz`, `/metrics`), and shuts everything down in order.
 //!
-//! Owns: the order of startup (audit store, identity, gateway, adapters,
-//! listeners) and of shutdown (stop accepting, drain sessions, flush audit).
+//! Owns: the order of startup (audit store, identity, policies, masking,
+//! gateway, adapters, listeners) and of shutdown (stop accepting, drain
+//! sessions, flush audit).
 //! Does not: carry protocol logic (adapters do) or decide anything.
 //!
 //! # Layout
 //! - [`api`]: the HTTP routes.
 //! - [`check`]: `sluice check`, config plus live upstream and IdP checks.
+//! - [`masking`]: the masking registry built from `[masking]`, and the check
+//!   that every profile policies name exists.
 //! - [`policy`]: the policy engine loaded with the settings config gives it.
 
 pub mod api;
 pub mod check;
+pub mod masking;
 pub mod policy;
 
 use sluice_audit::{AuditLog, AuditOptions};
@@ -34,6 +38,8 @@ pub enum ServerError {
     Postgres(#[from] sluice_pg::PgError),
     #[error("policies: {0}")]
     Policy(#[from] sluice_policy::PolicyError),
+    #[error("masking: {0}")]
+    Masking(#[from] masking::MaskingSetupError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
 }
@@ -70,7 +76,9 @@ impl Server {
         let audit = AuditLog::open(&config.storage.url, options).await?;
         let authenticator = Authenticator::new(&config.identity)?;
         let policies = policy::load(&config)?;
-        let gateway = Gateway::new(config.clone(), authenticator, audit, metrics.clone(), policies);
+        let masking = masking::build(&config)?;
+        masking::check_profiles(&masking, &config, policies.as_ref())?;
+        let gateway = Gateway::new(config.clone(), authenticator, audit, metrics.clone(), policies, masking);
 
         let pg = match config.listeners.postgres {
             Some(addr) => {

@@ -5,11 +5,11 @@ mod support;
 
 use std::process::Command;
 use support::raw::{self, RawClient};
-use support::{ScratchDb, Sluice, api_key, config, psql, workspace_root};
+use support::{ScratchDb, Sluice, UNMASKED, api_key, config, psql, workspace_root};
 
 fn start(db: &ScratchDb) -> (Sluice, String) {
     let (key, hash) = api_key();
-    let sluice = Sluice::start(&config(&hash, "patients", &db.name, "sqlite://data/audit.db", ""));
+    let sluice = Sluice::start(&config(&hash, "patients", &db.name, "sqlite://data/audit.db", UNMASKED));
     (sluice, key)
 }
 

@@ -1,6 +1,7 @@
 //! `sluice mask` against the built binary: JSONL in, one line out per
 //! record in order, `--spans` with UTF-8 byte offsets, `--text`,
-//! `--profile`, and a bad line failing with its line number.
+//! `--profile`, `--config` with a configured profile, and a bad line
+//! failing with its line number.
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
@@ -79,4 +80,31 @@ fn bad_line_and_unknown_profile_fail_clearly() {
     let out = mask(&["--profile", "nope"], RECORDS);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("nope"));
+}
+
+#[test]
+fn a_configured_pseudonym_profile_is_deterministic() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pseudonym.key"), "0123456789abcdef0123456789abcdef\n").unwrap();
+    let config = dir.path().join("sluice.toml");
+    std::fs::write(
+        &config,
+        "[listeners]\npostgres = \"127.0.0.1:0\"\n[storage]\nurl = \"sqlite://x.db\"\n\
+         [masking]\npseudonym_key_file = \"pseudonym.key\"\n\
+         [masking.profiles.research]\nstrategies = { NAME = \"pseudonym\", SSN = \"partial\" }\n",
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let args = ["--config", config, "--profile", "research"];
+    let first = lines(&mask(&args, RECORDS));
+    let masked = first[0]["masked"].as_str().unwrap();
+    let token = masked.strip_prefix("Patient: [NAME:").expect(masked);
+    assert!(token.len() > 17 && token.as_bytes()[..16].iter().all(u8::is_ascii_hexdigit), "{masked}");
+    assert_eq!(&token[16..17], "]", "{masked}");
+    assert!(masked.ends_with(", SSN ***-**-6789, ICD-10 C50.911"), "{masked}");
+    assert_eq!(first, lines(&mask(&args, RECORDS)), "the same key gives the same pseudonyms");
+
+    let out = mask(&["--config", config, "--profile", "nope"], RECORDS);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no masking profile `nope`"));
 }

@@ -12,7 +12,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 use support::raw::{self, RawClient};
-use support::{ScratchDb, Sluice, api_key, config, workspace_root};
+use support::{ScratchDb, Sluice, UNMASKED, api_key, config, workspace_root};
 
 /// One running provider; it exits when its stdin closes (on drop).
 struct Provider {
@@ -92,8 +92,10 @@ fn now() -> i64 {
 
 fn start(db: &ScratchDb, provider: &Provider) -> Sluice {
     let (_, hash) = api_key();
-    let oidc =
-        format!("[[identity.oidc]]\nissuer = \"{}\"\naudience = \"sluice\"\nleeway = \"5s\"\n", provider.issuer());
+    let oidc = format!(
+        "{UNMASKED}[[identity.oidc]]\nissuer = \"{}\"\naudience = \"sluice\"\nleeway = \"5s\"\n",
+        provider.issuer()
+    );
     Sluice::start(&config(&hash, "patients", &db.name, "sqlite://data/audit.db", &oidc))
 }
 

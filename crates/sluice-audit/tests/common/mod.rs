@@ -45,6 +45,7 @@ pub fn request(session: &str, n: u64, subject: &str, connection: &str) -> AuditE
         params_sha256: None,
         decision: DecisionSummary { verdict: Verdict::Allow, policies: vec!["allow-read".into()], reason: None },
         classification: None,
+        mask_profile: None,
     })
 }
 
@@ -62,6 +63,7 @@ pub fn outcome(session: &str, n: u64, subject: &str, connection: &str) -> AuditE
         bytes_out: 96,
         duration_us: 420,
         rows_charged: 0,
+        masked: Default::default(),
     })
 }
 

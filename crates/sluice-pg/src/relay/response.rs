@@ -9,10 +9,10 @@
 //! Does not: read the client, or forward anything upstream (the parent
 //! module's request side does).
 
-use super::{Ending, Expect, Inflight, SessionEnd, Withheld};
+use super::{Columns, Ending, Expect, Inflight, SessionEnd, Tracked, Withheld};
 use crate::codec::{self, BackendMessage, Frame, Severity, encode};
+use crate::mask::{self, MaskError};
 use bytes::BytesMut;
-use sluice_model::MaskPlan;
 use sluice_pipeline::Release;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -156,6 +156,7 @@ fn relay_backend(
             }
         }
     }
+    let mut masked_notice = None;
     if let Some(Expect::Query(tracked) | Expect::Execute(tracked)) = queue.front_mut() {
         let len = frame.bytes.len() as u64;
         if matches!(frame.tag, b'D' | b'd') {
@@ -173,15 +174,42 @@ fn relay_backend(
             tracked.rows_returned += 1;
         }
         tracked.bytes_out += len;
-        if frame.tag == b'D' {
-            tracked.rows += 1;
-            match tracked.exchange.mask_plan() {
-                MaskPlan::PassThrough => out.extend_from_slice(&frame.bytes),
+        match frame.tag {
+            b'D' => {
+                tracked.rows += 1;
+                return relay_row(inflight, tracked, frame, out);
             }
-            return Ok(None);
+            b'd' | b'H' if tracked.exchange.masker().is_some() => return relay_copy_out(tracked, frame, out),
+            b'T' => {
+                // A new result in a simple Query string: its own columns.
+                if let Columns::Query(description) = &mut tracked.columns {
+                    *description = Some(frame.bytes.clone());
+                    tracked.mask_plan = None;
+                }
+            }
+            b'E' | b'N' => {
+                if let Some(masker) = tracked.exchange.masker() {
+                    let mut rewritten = BytesMut::new();
+                    mask::rewrite_notice(
+                        &frame.bytes,
+                        frame.tag,
+                        frame.body(),
+                        masker,
+                        &mut tracked.masked,
+                        &mut rewritten,
+                    );
+                    masked_notice = Some(Frame { tag: frame.tag, bytes: rewritten.freeze() });
+                }
+            }
+            _ => {}
         }
     }
-    out.extend_from_slice(&frame.bytes);
+    let frame = masked_notice.as_ref().unwrap_or(frame);
+    // The answer to Sluice's own Describe is kept, not relayed.
+    let own_describe = matches!(queue.front(), Some(Expect::Describe { relay: false, .. }));
+    if !(own_describe && matches!(frame.tag, b'T' | b'n')) {
+        out.extend_from_slice(&frame.bytes);
+    }
     if frame.tag == b'S'
         && let BackendMessage::ParameterStatus { name: "standard_conforming_strings", value } =
             BackendMessage::decode(frame)?
@@ -190,7 +218,15 @@ fn relay_backend(
     }
     let mut status = None;
     match (frame.tag, queue.front_mut()) {
-        (b'1' | b'2' | b'3', Some(Expect::Complete)) | (b'T' | b'n', Some(Expect::Describe)) => {
+        (b'1' | b'2' | b'3', Some(Expect::Complete)) => {
+            queue.pop_front();
+        }
+        (b'T' | b'n', Some(Expect::Describe { slot, .. })) => {
+            if let Some(slot) = slot {
+                // NoData is kept as an empty description: no columns.
+                let description = if frame.tag == b'T' { frame.bytes.clone() } else { Default::default() };
+                *slot.lock().unwrap_or_else(|p| p.into_inner()) = Some(description);
+            }
             queue.pop_front();
         }
         (b'C', Some(Expect::Query(tracked) | Expect::Execute(tracked))) => {
@@ -234,6 +270,58 @@ fn relay_backend(
         _ => {}
     }
     Ok(status)
+}
+
+/// Relays one DataRow of the head request, masked by its profile. A row
+/// Sluice cannot mask withholds the rest of the result; a malformed row
+/// ends the session, as any malformed message from the target.
+fn relay_row(
+    inflight: &Inflight,
+    tracked: &mut Tracked,
+    frame: &Frame,
+    out: &mut BytesMut,
+) -> Result<Option<u8>, codec::CodecError> {
+    let Some(masker) = tracked.exchange.masker() else {
+        out.extend_from_slice(&frame.bytes);
+        return Ok(None);
+    };
+    if tracked.mask_plan.is_none() {
+        match tracked.columns.plan(masker, &inflight.tables) {
+            Ok(plan) => tracked.mask_plan = Some(plan),
+            Err(MaskError::Malformed(e)) => return Err(e),
+            Err(e) => {
+                tracked.withheld = Some(Withheld::unmaskable(&e));
+                return Ok(None);
+            }
+        }
+    }
+    let Some(plan) = &tracked.mask_plan else { return Ok(None) };
+    match plan.rewrite_row(&frame.bytes, frame.body(), masker, &mut tracked.masked, out) {
+        Ok(()) => Ok(None),
+        Err(MaskError::Malformed(e)) => Err(e),
+        Err(e) => {
+            tracked.withheld = Some(Withheld::unmaskable(&e));
+            Ok(None)
+        }
+    }
+}
+
+/// COPY OUT under a masking profile: a text or CSV row is masked field by
+/// field; binary COPY cannot be, so it is withheld from its CopyOutResponse.
+fn relay_copy_out(tracked: &mut Tracked, frame: &Frame, out: &mut BytesMut) -> Result<Option<u8>, codec::CodecError> {
+    let Some(masker) = tracked.exchange.masker() else { return Ok(None) };
+    if frame.tag == b'H' {
+        if frame.body().first() == Some(&1) {
+            tracked.withheld = Some(Withheld::unmaskable(&MaskError::BinaryCopy));
+        } else {
+            out.extend_from_slice(&frame.bytes);
+        }
+        return Ok(None);
+    }
+    if let Err(e) = mask::rewrite_copy_row(&frame.bytes, frame.body(), masker, &mut tracked.masked, out) {
+        tracked.withheld = Some(Withheld::unmaskable(&e));
+    }
+    Ok(None)
 }
 
 /// What happened to a frame while the head's response is withheld.

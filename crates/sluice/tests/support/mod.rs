@@ -225,6 +225,11 @@ pub fn psql(dsn: &str, sql: &str) -> (bool, String, String) {
     )
 }
 
+/// Config lines that turn masking off by default, for the scenarios that
+/// compare every byte through Sluice with the direct connection (masking
+/// itself is tested in `masking.rs`).
+pub const UNMASKED: &str = "[masking]\ndefault_profile = \"unmasked\"\n";
+
 /// Standard config: one API key, one connection `name` to `database`.
 pub fn config(key_sha256: &str, connection: &str, database: &str, storage_url: &str, extra: &str) -> String {
     format!(
