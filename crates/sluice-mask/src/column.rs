@@ -121,6 +121,22 @@ const RULES: &[Rule] = &[
     rule(&["phone", "telephone", "tel", "mobile", "cell", "cellphone", "pager", "phonenumber"], &[], PhiClass::Phone),
     rule(&["ip", "ipv4", "ipv6", "ipaddress"], &[], PhiClass::IpAddress),
     rule(&["url", "website", "homepage", "uri", "link", "webpage"], &[], PhiClass::Url),
+    rule(
+        &[
+            "photo",
+            "photograph",
+            "portrait",
+            "face",
+            "faceimage",
+            "fingerprint",
+            "retina",
+            "iris",
+            "voiceprint",
+            "biometric",
+        ],
+        &[],
+        PhiClass::Biometric,
+    ),
     rule(&["vin", "vehicle", "plate"], &[], PhiClass::VehicleId),
     rule(&["device", "serial", "udi", "imei", "mac"], &[], PhiClass::DeviceId),
     rule(&["license", "licence", "npi", "dea", "certificate"], &[], PhiClass::License),
@@ -394,6 +410,9 @@ mod tests {
             ("icd10_code", ColumnRule::NotPhi),
             ("zip_code", ColumnRule::Phi(PhiClass::Zip)),
             ("note", ColumnRule::FreeText),
+            ("face_photo", ColumnRule::Phi(PhiClass::Biometric)),
+            ("fingerprint_template", ColumnRule::Phi(PhiClass::Biometric)),
+            ("photo_url", ColumnRule::Phi(PhiClass::Url)),
         ];
         for (name, want) in cases {
             assert_eq!(classify_name(name), want, "{name}");
@@ -409,5 +428,6 @@ mod tests {
         assert_eq!(map.classify(Some("other"), "code", None), ColumnRule::NotPhi);
         assert_eq!(map.classify(Some("x"), "EMAIL", None), ColumnRule::NotPhi);
         assert_eq!(map.classify(None, "seen", Some("timestamptz")), ColumnRule::Phi(PhiClass::Date));
+        assert_eq!(map.override_tables().collect::<Vec<_>>(), ["visits"], "`*` names no table");
     }
 }

@@ -3,7 +3,8 @@
 //! get every PHI column masked by the Safe Harbor profile; a pseudonym
 //! profile keeps joins working; a privileged group with `@mask("unmasked")`
 //! sees clear values and the audit record says so; upstream errors that
-//! echo a value are masked; a binary column Sluice cannot read is refused.
+//! echo a value are masked; a biometric column is dropped; a binary column
+//! Sluice cannot read is refused.
 
 mod support;
 
@@ -42,7 +43,8 @@ fn setup() -> Setup {
     db.sql(
         "CREATE TABLE visits (mrn text, reason text); \
          INSERT INTO visits SELECT mrn, 'follow-up' FROM patients WHERE id <= 3; \
-         CREATE TABLE contacts (id int, aliases text[]); INSERT INTO contacts VALUES (1, ARRAY['Ava Okafor'])",
+         CREATE TABLE contacts (id int, aliases text[], face_photo bytea); \
+         INSERT INTO contacts VALUES (1, ARRAY['Ava Okafor'], '\\x89504e47')",
     );
     let policies = tempfile::tempdir().unwrap();
     std::fs::write(policies.path().join("team.cedar"), POLICIES).unwrap();
@@ -213,7 +215,11 @@ fn errors_echoing_values_are_masked_and_unreadable_binary_columns_refused() {
     let error = &rows["error"];
     assert_eq!(error["sqlstate"], "0A000", "{rows}");
     assert!(error["message"].as_str().unwrap().contains("request text format"), "{rows}");
-    // In text format psql gets it masked.
+    // A biometric column is dropped in both formats.
+    let rows = psycopg_rows(&s.sluice.dsn("patients", &s.agent), "SELECT id, face_photo FROM contacts");
+    assert_eq!(rows["text"], serde_json::json!([[1, null]]), "{rows}");
+    assert_eq!(rows["binary"], serde_json::json!([[1, null]]), "{rows}");
+    // In text format psql gets the array masked.
     let (ok, stdout, stderr) = psql(&dsn, "SELECT aliases FROM contacts;");
     assert!(ok, "{stderr}");
     assert!(!stdout.contains("Okafor"), "{stdout}");
