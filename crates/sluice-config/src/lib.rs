@@ -4,18 +4,22 @@
 //! checks that make a bad value stop startup with a message naming the key and
 //! the file.
 //! Does not: hold global state, open sockets or read secrets. Secrets are named
-//! here (`password_env`, `password_file`, `pseudonym_key_env`, `pseudonym_key_file`) and resolved by whoever needs them,
-//! through [`Secret::resolve`], so `sluice check` can report a missing one.
+//! here (`password_env`, `password_file`, `pseudonym_key_env`, `pseudonym_key_file`,
+//! a webhook's `secret_env`) and resolved by whoever needs them, through
+//! [`Secret::resolve`], so `sluice check` can report a missing one.
 //!
 //! # Layout
 //! - [`model`]: the types, one per table of the file.
 //! - [`validate`]: checks serde cannot express (duplicates, hex, addresses).
 //! - [`masking`]: `[masking]`, its types and checks.
+//! - [`alerts`]: `[alerts]`, the webhooks, their types and checks.
 
+mod alerts;
 mod masking;
 mod model;
 mod validate;
 
+pub use alerts::{ALERT_EVENTS, Alerts, InlineSecret, WebhookConfig, WebhookFormat, WebhookSecret};
 pub use masking::{Masking, MaskingProfile};
 pub use model::*;
 

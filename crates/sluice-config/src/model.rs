@@ -28,6 +28,8 @@ pub struct Config {
     pub approvals: Approvals,
     #[serde(default)]
     pub masking: crate::Masking,
+    #[serde(default)]
+    pub alerts: crate::Alerts,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -82,7 +82,8 @@ pub(crate) fn validate(config: &Config) -> Result<(), Invalid> {
     }
     validate_policy(&config.policy)?;
     validate_approvals(config)?;
-    crate::masking::validate(&config.masking)
+    crate::masking::validate(&config.masking)?;
+    crate::alerts::validate(&config.alerts)
 }
 
 fn validate_approvals(config: &Config) -> Result<(), Invalid> {

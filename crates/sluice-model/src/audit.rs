@@ -16,6 +16,7 @@ pub enum AuditEvent {
     Request(RequestEvent),
     Outcome(OutcomeEvent),
     AuthFailure(AuthFailure),
+    Approval(ApprovalEvent),
 }
 
 impl AuditEvent {
@@ -27,6 +28,7 @@ impl AuditEvent {
             AuditEvent::Request(_) => "request",
             AuditEvent::Outcome(_) => "outcome",
             AuditEvent::AuthFailure(_) => "auth_failure",
+            AuditEvent::Approval(_) => "approval",
         }
     }
 
@@ -37,6 +39,7 @@ impl AuditEvent {
             AuditEvent::Request(e) => Some(&e.session_id),
             AuditEvent::Outcome(e) => Some(&e.session_id),
             AuditEvent::AuthFailure(_) => None,
+            AuditEvent::Approval(e) => e.session_id.as_deref(),
         }
     }
 
@@ -48,6 +51,7 @@ impl AuditEvent {
             AuditEvent::Request(e) => Some(&e.principal),
             AuditEvent::Outcome(e) => Some(&e.principal),
             AuditEvent::AuthFailure(_) => None,
+            AuditEvent::Approval(e) => Some(&e.principal),
         }
     }
 
@@ -59,6 +63,7 @@ impl AuditEvent {
             AuditEvent::Request(e) => Some(&e.connection),
             AuditEvent::Outcome(e) => Some(&e.connection),
             AuditEvent::AuthFailure(e) => e.connection.as_deref(),
+            AuditEvent::Approval(e) => Some(&e.connection),
         }
     }
 }
@@ -74,6 +79,37 @@ pub struct SessionOpen {
     pub client_addr: String,
     /// Whether the client side of the session is encrypted.
     pub client_tls: bool,
+}
+
+/// One step of a held request's approval: the hold itself, each
+/// reviewer's decision, its expiry, and the one use of its grant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalEvent {
+    pub approval_id: String,
+    /// `requested`, `approve`, `deny`, `expired` or `granted` (the approved
+    /// statement ran, once).
+    pub action: String,
+    /// The approval's status after this step: `pending`, `approved`,
+    /// `denied`, `expired` or `used`.
+    pub status: String,
+    /// Who took the step: the requester (`requested`, `granted`), a
+    /// reviewer (`approve`, `deny`), or `sluice` (`expired`).
+    pub actor: String,
+    /// The requester's subject.
+    pub principal: String,
+    pub connection: String,
+    /// The audit request the step belongs to: the held request
+    /// (`requested`) or the request that used the grant (`granted`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// A reviewer's comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+    /// Rows the target expected the statement to touch (`EXPLAIN`), when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row_estimate: Option<u64>,
 }
 
 /// A session ended, for whatever reason.

@@ -20,7 +20,9 @@ pub mod principal;
 pub mod sql;
 
 pub use action::{Action, SqlStatement};
-pub use audit::{AuditEvent, AuthFailure, OutcomeEvent, OutcomeStatus, RequestEvent, SessionClose, SessionOpen};
+pub use audit::{
+    ApprovalEvent, AuditEvent, AuthFailure, OutcomeEvent, OutcomeStatus, RequestEvent, SessionClose, SessionOpen,
+};
 pub use decision::{Budget, Decision, DecisionSummary, Denial, DenialCause, HoldRule, Plan, Verdict};
 pub use principal::{Principal, PrincipalKind};
 pub use sql::{SqlClassification, SqlFlags, StatementKind};

@@ -127,6 +127,17 @@ fn table_row(record: &AuditRecord) -> String {
         AuditEvent::AuthFailure(e) => {
             format!("{} {} {}", e.client_addr, e.connection.as_deref().unwrap_or("-"), e.reason)
         }
+        AuditEvent::Approval(e) => format!(
+            "{} {} by {} -> {} (requested by {} on {}){}{}",
+            e.approval_id,
+            e.action,
+            e.actor,
+            e.status,
+            e.principal,
+            e.connection,
+            e.row_estimate.map(|n| format!(" est_rows={n}")).unwrap_or_default(),
+            e.comment.as_deref().map(|c| format!(": {}", one_line(c))).unwrap_or_default()
+        ),
     };
     format!("{:>8}  {time}  {:<13} {detail}", record.seq, record.event.kind())
 }
