@@ -126,7 +126,11 @@ fn held(principal: &Principal, statement: &str) -> NewApprovalRequest {
         connection: "clinic".into(),
         statement: statement.into(),
         params_sha256: Some("ab".repeat(32)),
-        hold: HoldRule { policy: "hold-where-less-writes".into(), reason: "DELETE without WHERE".into() },
+        hold: HoldRule {
+            policy: "hold-where-less-writes".into(),
+            reason: "DELETE without WHERE".into(),
+            ..HoldRule::default()
+        },
         classification: Some(SqlClassification {
             kind: StatementKind::Write,
             statements: 1,

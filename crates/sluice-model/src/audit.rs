@@ -17,6 +17,7 @@ pub enum AuditEvent {
     Outcome(OutcomeEvent),
     AuthFailure(AuthFailure),
     Approval(ApprovalEvent),
+    AlertDelivery(AlertDelivery),
 }
 
 impl AuditEvent {
@@ -29,6 +30,7 @@ impl AuditEvent {
             AuditEvent::Outcome(_) => "outcome",
             AuditEvent::AuthFailure(_) => "auth_failure",
             AuditEvent::Approval(_) => "approval",
+            AuditEvent::AlertDelivery(_) => "alert_delivery",
         }
     }
 
@@ -40,6 +42,7 @@ impl AuditEvent {
             AuditEvent::Outcome(e) => Some(&e.session_id),
             AuditEvent::AuthFailure(_) => None,
             AuditEvent::Approval(e) => e.session_id.as_deref(),
+            AuditEvent::AlertDelivery(_) => None,
         }
     }
 
@@ -52,6 +55,7 @@ impl AuditEvent {
             AuditEvent::Outcome(e) => Some(&e.principal),
             AuditEvent::AuthFailure(_) => None,
             AuditEvent::Approval(e) => Some(&e.principal),
+            AuditEvent::AlertDelivery(_) => None,
         }
     }
 
@@ -64,6 +68,7 @@ impl AuditEvent {
             AuditEvent::Outcome(e) => Some(&e.connection),
             AuditEvent::AuthFailure(e) => e.connection.as_deref(),
             AuditEvent::Approval(e) => Some(&e.connection),
+            AuditEvent::AlertDelivery(_) => None,
         }
     }
 }
@@ -110,6 +115,23 @@ pub struct ApprovalEvent {
     /// Rows the target expected the statement to touch (`EXPLAIN`), when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub row_estimate: Option<u64>,
+}
+
+/// How one alert reached (or failed to reach) one webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertDelivery {
+    pub event_id: String,
+    /// `approval.requested`, `request.blocked`, ...
+    pub event_type: String,
+    /// The webhook, without credentials or query.
+    pub url: String,
+    /// `delivered`, `failed` or `dropped`.
+    pub status: String,
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// A session ended, for whatever reason.

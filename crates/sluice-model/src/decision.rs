@@ -105,15 +105,21 @@ pub enum DenialCause {
     /// A policy does not permit the request.
     #[default]
     Policy,
+    /// A reviewer denied the request a policy held for approval.
+    Review,
     /// The request is permitted, but its budget is spent.
     Budget,
 }
 
 /// A request that must wait for a reviewer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct HoldRule {
     pub policy: String,
     pub reason: String,
+    /// The obligations it runs under once approved (`@mask`, `@budget` of
+    /// the policies that held it).
+    pub mask_profile: Option<String>,
+    pub budget: Budget,
 }
 
 /// The decision as written into the audit record.

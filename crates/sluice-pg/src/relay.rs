@@ -260,6 +260,9 @@ struct Inflight {
     standard_conforming_strings: AtomicBool,
     /// Names of the tables that masking overrides name, by OID.
     tables: HashMap<u32, String>,
+    /// NoticeResponses Sluice sends out of band (a held request's "waiting
+    /// for approval"), written by the response side when it next wakes.
+    notices: Mutex<BytesMut>,
 }
 
 impl Inflight {
@@ -273,6 +276,15 @@ impl Inflight {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Expect>> {
         self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Moves the out-of-band notices into `out`.
+    fn take_notices(&self, out: &mut BytesMut) {
+        let mut notices = self.notices.lock().unwrap_or_else(|p| p.into_inner());
+        if !notices.is_empty() {
+            out.extend_from_slice(&notices);
+            notices.clear();
+        }
     }
 }
 
@@ -422,10 +434,20 @@ impl Adapter for RequestSide<'_> {
         Ok(())
     }
 
+    async fn notice(&mut self, message: &str) -> Result<(), Self::Error> {
+        // What is queued for the upstream goes first: the request side
+        // stops reading the client while the request waits.
+        let mut notice = BytesMut::new();
+        encode::notice(&mut notice, message);
+        self.inflight.notices.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(&notice);
+        self.inflight.wake.notify_one();
+        Ok(())
+    }
+
     async fn refuse(&mut self, request: PgRequest, refusal: &Refusal) -> Result<(), Self::Error> {
         let code = match &refusal.kind {
             RefusalKind::Policy(denial) if denial.cause == DenialCause::Budget => "54000",
-            RefusalKind::Policy(_) | RefusalKind::Hold(_) => "42501",
+            RefusalKind::Policy(_) | RefusalKind::Held { .. } => "42501",
             RefusalKind::AuditUnavailable(_) => "53300",
         };
         let mut error = BytesMut::new();
@@ -601,6 +623,7 @@ where
         wake: Notify::new(),
         standard_conforming_strings: AtomicBool::new(settings.standard_conforming_strings),
         tables: settings.tables,
+        notices: Mutex::default(),
     };
 
     let requests = async {

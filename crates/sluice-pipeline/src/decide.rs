@@ -79,8 +79,8 @@ fn into_decision(decision: PolicyDecision) -> Decision {
             let policy = if policies.is_empty() { "default-deny".to_string() } else { policies.join(",") };
             Decision::Deny(Denial::by_policy(policy, reason, Some(remedy)))
         }
-        PolicyDecision::Hold { policies, reason, .. } => {
-            Decision::Hold(HoldRule { policy: policies.join(","), reason })
+        PolicyDecision::Hold { policies, reason, mask_profile, budget } => {
+            Decision::Hold(HoldRule { policy: policies.join(","), reason, mask_profile, budget })
         }
     }
 }

@@ -218,8 +218,10 @@ pub struct Refusal {
 pub enum RefusalKind {
     /// Policy denied it.
     Policy(Denial),
-    /// Policy requires approval first.
-    Hold(HoldRule),
+    /// Policy requires approval, and none was given in the hold window:
+    /// the approval request stays pending (or, with `note`, cannot be
+    /// decided by anyone).
+    Held { rule: HoldRule, approval: String, note: Option<String> },
     /// The audit store could not record it, so it may not run (fail closed).
     AuditUnavailable(String),
 }
@@ -232,6 +234,7 @@ impl Refusal {
                 let by = match denial.cause {
                     DenialCause::Policy => "policy",
                     DenialCause::Budget => "budget of policy",
+                    DenialCause::Review => "review under policy",
                 };
                 let mut text = format!("refused by Sluice {by} \"{}\": {}", denial.policy, denial.reason);
                 if let Some(remedy) = &denial.remedy {
@@ -240,10 +243,14 @@ impl Refusal {
                 }
                 text
             }
-            RefusalKind::Hold(rule) => {
+            RefusalKind::Held { rule, approval, note } => {
+                let next = match note {
+                    Some(note) => note.clone(),
+                    None => format!("run it again once a reviewer approves it (sluice approvals approve {approval})"),
+                };
                 format!(
-                    "requires approval (policy \"{}\": {}); request id {}",
-                    rule.policy, rule.reason, self.request_id
+                    "approval pending: {approval}: this statement requires approval (policy \"{}\": {}); {next}",
+                    rule.policy, rule.reason
                 )
             }
             RefusalKind::AuditUnavailable(why) => {

@@ -4,6 +4,7 @@
 //! record), and the shutdown signal with its session tracker.
 //! Does not: speak any protocol, or hold per-request state.
 
+use crate::approvals::Approvals;
 use crate::budget::Budgets;
 use crate::decide::Decider;
 use crate::guardrails::Guardrails;
@@ -37,6 +38,8 @@ pub(crate) struct Inner {
     pub(crate) budgets: Budgets,
     /// The masking profiles, and the default for requests whose policy sets none.
     pub(crate) masking: Masking,
+    /// Held requests, grants and reviewers' decisions.
+    pub(crate) approvals: Approvals,
     /// Connections by name, shared with the sessions that use them.
     pub(crate) connections: HashMap<String, Arc<Connection>>,
     pub(crate) metrics: Metrics,
@@ -79,6 +82,7 @@ impl Gateway {
         metrics: Metrics,
         policies: Option<PolicyEngine>,
         masking: Masking,
+        approvals: Approvals,
     ) -> Gateway {
         let decider = match policies {
             Some(engine) => Decider::Cedar(Box::new(engine)),
@@ -94,6 +98,7 @@ impl Gateway {
                 decider,
                 budgets,
                 masking,
+                approvals,
                 connections,
                 metrics,
                 shutdown: CancellationToken::new(),
@@ -108,6 +113,27 @@ impl Gateway {
 
     pub fn audit(&self) -> &AuditLog {
         &self.inner.audit
+    }
+
+    /// The approval workflow: the reviewer API lists and decides through it.
+    pub fn approvals(&self) -> &Approvals {
+        &self.inner.approvals
+    }
+
+    /// Authenticates a credential presented outside a database session (the
+    /// reviewer API): an API key or OIDC token becomes a `Principal`. A
+    /// refusal is recorded (without the credential), as at login.
+    pub async fn authenticate(
+        &self,
+        protocol: &'static str,
+        client_addr: &str,
+        credential: &str,
+    ) -> Result<Principal, GatewayError> {
+        let outcome = self.inner.authenticator.authenticate(credential).await.map_err(GatewayError::Unauthenticated);
+        if let Err(error) = &outcome {
+            self.record_auth_failure(protocol, client_addr, None, error);
+        }
+        outcome
     }
 
     /// The masking profiles and their column rules.
@@ -156,16 +182,20 @@ impl Gateway {
             Err(e) => Err(GatewayError::Unauthenticated(e)),
         };
         if let Err(error) = &outcome {
-            self.inner.metrics.auth_failures.inc();
-            // Recorded, not awaited: nothing was exchanged that needs the record first.
-            self.inner.audit.append_lazy(AuditEvent::AuthFailure(AuthFailure {
-                protocol: hello.protocol.to_string(),
-                client_addr: hello.client_addr.clone(),
-                connection: Some(hello.connection.to_string()),
-                reason: error.to_string(),
-            }));
+            self.record_auth_failure(hello.protocol, &hello.client_addr, Some(hello.connection), error);
         }
         outcome
+    }
+
+    fn record_auth_failure(&self, protocol: &str, client_addr: &str, connection: Option<&str>, error: &GatewayError) {
+        self.inner.metrics.auth_failures.inc();
+        // Recorded, not awaited: nothing was exchanged that needs the record first.
+        self.inner.audit.append_lazy(AuditEvent::AuthFailure(AuthFailure {
+            protocol: protocol.to_string(),
+            client_addr: client_addr.to_string(),
+            connection: connection.map(str::to_string),
+            reason: error.to_string(),
+        }));
     }
 
     fn connection(&self, name: &str) -> Option<Arc<Connection>> {

@@ -19,15 +19,18 @@
 //! - [`guardrails`]: the built-in `decide` for configs without policies.
 //! - [`metrics`]: Prometheus counters the server exposes.
 
+pub mod approvals;
 pub mod budget;
 mod decide;
 pub mod exchange;
 pub mod gateway;
 pub mod guardrails;
+mod hold;
 pub mod masking;
 pub mod metrics;
 pub mod session;
 
+pub use approvals::{Approvals, HoldOutcome};
 pub use budget::ResultLimit;
 pub use exchange::{Exchange, Outcome, PendingCommit, Refusal, RefusalKind, Release};
 pub use gateway::{Gateway, GatewayError};

@@ -5,11 +5,16 @@
 //! Does not: parse protocols (the adapter describes its request) or relay
 //! responses (the adapter does that, through the `Exchange`).
 
+use crate::budget::ResultLimit;
 use crate::decide::SessionPolicy;
 use crate::exchange::{Exchange, Outcome, Refusal, RefusalKind, RequestMeta};
 use crate::gateway::Gateway;
+use crate::hold;
+use crate::masking::AppliedMask;
 use sluice_config::Connection;
-use sluice_model::{Action, AuditEvent, Decision, Denial, OutcomeStatus, Plan, Principal, RequestEvent, SessionClose};
+use sluice_model::{
+    Action, AuditEvent, Decision, Denial, DenialCause, OutcomeStatus, Plan, Principal, RequestEvent, SessionClose,
+};
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -35,6 +40,11 @@ pub trait Adapter {
         exchange: Exchange,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
+    /// Tell the client, in its protocol's own way and while its request
+    /// waits, what it waits on (a held request: its approval id and how a
+    /// reviewer decides it). Nothing is forwarded.
+    fn notice(&mut self, message: &str) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
     /// Refuse: answer with the protocol's native error. The refusal is already
     /// recorded; the session stays open where the protocol allows.
     fn refuse(
@@ -42,6 +52,12 @@ pub trait Adapter {
         request: Self::Request,
         refusal: &Refusal,
     ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+/// What an allowed request carries into its exchange.
+struct Admitted {
+    limit: Option<ResultLimit>,
+    mask: AppliedMask,
 }
 
 /// One authenticated client session bound to one connection.
@@ -120,6 +136,8 @@ impl Session {
         let started = Instant::now();
         let action = adapter.describe(&request);
         let meta = &self.meta;
+        let n = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
+        let request_id = format!("{}:{n}", self.meta.id);
         let decision = self.gateway.inner.decider.decide(
             &self.policy,
             &meta.principal,
@@ -127,31 +145,16 @@ impl Session {
             meta.client_ip,
             &action,
         );
-        // An allowed request's budget becomes the limit its response must
-        // stay within; a spent hourly budget turns the allow into a denial.
-        // Its masking profile (the policy's `@mask`, or the default) is
-        // resolved here; one that does not exist denies (fail closed).
-        let (decision, limit, mask) = match decision {
-            Decision::Allow(plan) => {
-                let inner = &self.gateway.inner;
-                match inner.masking.resolve(plan.mask_profile.as_deref()).cloned() {
-                    None => (Decision::Deny(undefined_profile(&plan)), None, None),
-                    Some(mask) => {
-                        let (principal, connection) = (&meta.principal.subject, &meta.connection.name);
-                        match inner.budgets.admit(principal, connection, &plan.policies, plan.budget).await {
-                            Ok(limit) => (Decision::Allow(plan), limit, Some(mask)),
-                            Err(denial) => (Decision::Deny(denial), None, None),
-                        }
-                    }
-                }
-            }
-            other => (other, None, None),
+        // A held request that a reviewer already approved runs once, now,
+        // with the obligations of the policy that held it.
+        let decision = match decision {
+            Decision::Hold(rule) => hold::grant_or_hold(self, &action, rule, &request_id).await,
+            other => other,
         };
+        let (decision, admitted) = self.admit(decision).await;
         let metrics = &self.gateway.inner.metrics;
         metrics.count_decision(decision.verdict());
 
-        let n = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
-        let request_id = format!("{}:{n}", self.meta.id);
         let (text, param_count, params_sha256, classification) = match &action {
             Action::Sql(sql) => {
                 (sql.text.clone(), sql.param_count, sql.params_sha256.clone(), sql.classification.clone())
@@ -168,7 +171,7 @@ impl Session {
             params_sha256,
             decision: decision.summary(),
             classification,
-            mask_profile: mask.as_ref().map(|m| m.profile.to_string()),
+            mask_profile: admitted.as_ref().map(|a| a.mask.profile.to_string()),
         });
         let meta =
             RequestMeta { session: self.meta.clone(), audit: self.gateway.inner.audit.clone(), request_id, started };
@@ -177,25 +180,50 @@ impl Session {
         // overlaps the query's round trip; the Exchange holds its response
         // until the commit is confirmed. Everything else is write-ahead: the
         // record is durable before a byte goes upstream.
-        let decision = match decision {
-            Decision::Allow(_) if action.is_pure_read() => {
-                let masker = mask.and_then(|m| m.masker);
+        let decision = match (decision, admitted) {
+            (Decision::Allow(_), Some(admitted)) if action.is_pure_read() => {
+                let (limit, masker) = (admitted.limit, admitted.mask.masker);
                 return adapter.forward(request, Exchange::overlapped(meta, limit, masker, durable)).await;
             }
-            other => other,
+            (decision, admitted) => (decision, admitted),
         };
         let refusal_kind = match (decision, durable.await) {
             (_, Err(store_error)) => {
                 metrics.audit_refusals.inc();
                 RefusalKind::AuditUnavailable(store_error.to_string())
             }
-            (Decision::Allow(_), Ok(_)) => {
-                let masker = mask.and_then(|m| m.masker);
+            ((Decision::Allow(_), Some(admitted)), Ok(_)) => {
+                let (limit, masker) = (admitted.limit, admitted.mask.masker);
                 return adapter.forward(request, Exchange::new(meta, limit, masker)).await;
             }
-            (Decision::Deny(denial), Ok(_)) => RefusalKind::Policy(denial),
-            (Decision::Hold(rule), Ok(_)) => RefusalKind::Hold(rule),
+            ((Decision::Allow(_), None), Ok(_)) => unreachable!("an allowed request is admitted"),
+            ((Decision::Deny(denial), _), Ok(_)) => RefusalKind::Policy(denial),
+            ((Decision::Hold(rule), _), Ok(_)) => {
+                // Recorded as held: wait in the session for a reviewer.
+                match hold::wait_for_review(self, adapter, &action, rule, &meta.request_id).await {
+                    hold::Review::Run(plan) => match self.admit(Decision::Allow(plan)).await {
+                        (Decision::Allow(_), Some(admitted)) => {
+                            let (limit, masker) = (admitted.limit, admitted.mask.masker);
+                            return adapter.forward(request, Exchange::new(meta, limit, masker)).await;
+                        }
+                        (Decision::Deny(denial), _) => RefusalKind::Policy(denial),
+                        _ => unreachable!("admit allows or denies"),
+                    },
+                    hold::Review::Refuse(kind) => kind,
+                }
+            }
         };
+        let approvals = self.gateway.approvals();
+        match &refusal_kind {
+            // A forbid or a guardrail said no (not a missing permit, not a budget).
+            RefusalKind::Policy(denial) if denial.cause == DenialCause::Policy && denial.policy != "default-deny" => {
+                let Action::Sql(sql) = &action;
+                let (principal, connection) = (&self.meta.principal.subject, &self.meta.connection.name);
+                approvals.alert_blocked(principal, connection, &sql.text, denial, &meta.request_id);
+            }
+            RefusalKind::AuditUnavailable(why) => approvals.alert_store_unavailable(why),
+            _ => {}
+        }
         let refusal = Refusal { request_id: meta.request_id.clone(), kind: refusal_kind };
         let result = adapter.refuse(request, &refusal).await;
         meta.record_outcome(
@@ -203,6 +231,23 @@ impl Session {
             0,
         );
         result
+    }
+
+    /// An allowed request's budget becomes the limit its response must stay
+    /// within (a spent hourly budget turns the allow into a denial), and its
+    /// masking profile (the policy's `@mask`, or the default) is resolved;
+    /// one that does not exist denies (fail closed).
+    async fn admit(&self, decision: Decision) -> (Decision, Option<Admitted>) {
+        let Decision::Allow(plan) = decision else { return (decision, None) };
+        let inner = &self.gateway.inner;
+        let Some(mask) = inner.masking.resolve(plan.mask_profile.as_deref()).cloned() else {
+            return (Decision::Deny(undefined_profile(&plan)), None);
+        };
+        let (principal, connection) = (&self.meta.principal.subject, &self.meta.connection.name);
+        match inner.budgets.admit(principal, connection, &plan.policies, plan.budget).await {
+            Ok(limit) => (Decision::Allow(plan), Some(Admitted { limit, mask })),
+            Err(denial) => (Decision::Deny(denial), None),
+        }
     }
 
     /// Records the end of the session. Called once, by the adapter.

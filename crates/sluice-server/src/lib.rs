@@ -1,5 +1,6 @@
 //! Wiring from config: builds the gateway, binds the listeners, serves the
-//! REST API (`/healthz`, `/metrics`), and shuts everything down in order.
+//! REST API (`/healthz`, `/metrics`, the reviewer API), expires overdue
+//! approval requests, and shuts everything down in order.
 //!
 //! Owns: the order of startup (audit store, identity, policies, masking,
 //! gateway, adapters, listeners) and of shutdown (stop accepting, drain
@@ -7,7 +8,7 @@
 //! Does not: carry protocol logic (adapters do) or decide anything.
 //!
 //! # Layout
-//! - [`api`]: the HTTP routes.
+//! - [`api`]: the HTTP routes, the reviewer API and its OpenAPI document.
 //! - [`check`]: `sluice check`, config plus live upstream and IdP checks.
 //! - [`masking`]: the masking registry built from `[masking]`, and the check
 //!   that every profile policies name exists.
@@ -22,7 +23,7 @@ use sluice_audit::{AuditLog, AuditOptions};
 use sluice_config::Config;
 use sluice_identity::Authenticator;
 use sluice_pg::PgContext;
-use sluice_pipeline::{Gateway, Metrics};
+use sluice_pipeline::{Approvals, Gateway, Metrics};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -40,6 +41,10 @@ pub enum ServerError {
     Policy(#[from] sluice_policy::PolicyError),
     #[error("masking: {0}")]
     Masking(#[from] masking::MaskingSetupError),
+    #[error("alerts: {0}")]
+    Alerts(#[from] sluice_alerts::AlertError),
+    #[error("{0}")]
+    Approvals(#[from] sluice_approval::ApprovalError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: SocketAddr, source: std::io::Error },
 }
@@ -78,7 +83,15 @@ impl Server {
         let policies = policy::load(&config)?;
         let masking = masking::build(&config)?;
         masking::check_profiles(&masking, &config, policies.as_ref())?;
-        let gateway = Gateway::new(config.clone(), authenticator, audit, metrics.clone(), policies, masking);
+        let api = match config.server.api_listen {
+            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|source| ServerError::Listen { addr, source })?),
+            None => None,
+        };
+        let api_base = api.as_ref().and_then(|l| l.local_addr().ok()).map(|addr| format!("http://{addr}"));
+        let alerter = sluice_alerts::Alerter::new(&config.alerts.webhooks, Some(record_deliveries(audit.clone())))?;
+        let approvals =
+            Approvals::open(&config.storage.url, config.approvals.clone(), audit.clone(), alerter, api_base).await?;
+        let gateway = Gateway::new(config.clone(), authenticator, audit, metrics.clone(), policies, masking, approvals);
 
         let pg = match config.listeners.postgres {
             Some(addr) => {
@@ -86,10 +99,6 @@ impl Server {
                 let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Listen { addr, source })?;
                 Some((ctx, listener))
             }
-            None => None,
-        };
-        let api = match config.server.api_listen {
-            Some(addr) => Some(TcpListener::bind(addr).await.map_err(|source| ServerError::Listen { addr, source })?),
             None => None,
         };
         let mut registry = prometheus_client::registry::Registry::default();
@@ -116,13 +125,32 @@ impl Server {
             let router = api::router(gateway.clone(), registry);
             let token = gateway.shutdown_token().clone();
             tokio::spawn(async move {
+                let service = router.into_make_service_with_connect_info::<SocketAddr>();
                 let served =
-                    axum::serve(listener, router).with_graceful_shutdown(async move { token.cancelled().await }).await;
+                    axum::serve(listener, service).with_graceful_shutdown(async move { token.cancelled().await }).await;
                 if let Err(e) = served {
                     tracing::error!(error = %e, "API server failed");
                 }
             });
         }
+        // Pending requests past `expires_after` become `expired` (recorded,
+        // alerted) within a second, until shutdown.
+        let approvals = gateway.approvals().clone();
+        let token = gateway.shutdown_token().clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = token.cancelled() => break,
+                    _ = tick.tick() => {
+                        if let Err(e) = approvals.expire_due().await {
+                            tracing::error!(error = %e, "cannot expire overdue approval requests; retrying");
+                        }
+                    }
+                }
+            }
+        });
         shutdown.await;
         tracing::info!(grace = ?config.server.shutdown_grace, "shutting down: no new sessions; draining");
         let cut = gateway.drain(config.server.shutdown_grace).await;
@@ -132,4 +160,25 @@ impl Server {
         gateway.audit().shutdown().await;
         tracing::info!("audit log flushed; stopped");
     }
+}
+
+/// Every webhook delivery's final result becomes an `alert_delivery` audit
+/// record (lazy: it rides with the next commit).
+fn record_deliveries(audit: AuditLog) -> sluice_alerts::DeliveryObserver {
+    Arc::new(move |report: sluice_alerts::DeliveryReport| {
+        let status = match report.status {
+            sluice_alerts::DeliveryStatus::Delivered => "delivered",
+            sluice_alerts::DeliveryStatus::Failed => "failed",
+            sluice_alerts::DeliveryStatus::Dropped => "dropped",
+        };
+        audit.append_lazy(sluice_model::AuditEvent::AlertDelivery(sluice_model::AlertDelivery {
+            event_id: report.event_id,
+            event_type: report.event_type.as_str().to_string(),
+            url: report.url,
+            status: status.to_string(),
+            attempts: report.attempts,
+            http_status: report.http_status,
+            error: report.error,
+        }));
+    })
 }

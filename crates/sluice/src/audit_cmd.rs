@@ -127,6 +127,15 @@ fn table_row(record: &AuditRecord) -> String {
         AuditEvent::AuthFailure(e) => {
             format!("{} {} {}", e.client_addr, e.connection.as_deref().unwrap_or("-"), e.reason)
         }
+        AuditEvent::AlertDelivery(e) => format!(
+            "{} {} to {} {} after {} attempt(s){}",
+            e.event_type,
+            e.event_id,
+            e.url,
+            e.status,
+            e.attempts,
+            e.error.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+        ),
         AuditEvent::Approval(e) => format!(
             "{} {} by {} -> {} (requested by {} on {}){}{}",
             e.approval_id,

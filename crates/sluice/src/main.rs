@@ -1,10 +1,11 @@
 //! The `sluice` command: parses flags and calls the crates that do the work.
 //!
 //! Owns: the command-line surface (`serve`, `check`, `audit verify`,
-//! `audit search`, `policy test`, `policy explain`, `mask`), logging setup,
-//! signal handling, and exit codes.
+//! `audit search`, `policy test`, `policy explain`, `mask`, `approvals`),
+//! logging setup, signal handling, and exit codes.
 //! Does not: carry logic a crate should own; each subcommand is a thin call.
 
+mod approvals_cmd;
 mod audit_cmd;
 mod mask_cmd;
 mod policy_cmd;
@@ -57,6 +58,13 @@ enum Command {
     /// Mask PHI in JSONL records (`{"id", "text"}`) or plain text, stdin to
     /// stdout, one line out per line in.
     Mask(mask_cmd::MaskArgs),
+    /// Review held requests through a running Sluice's API: list, show,
+    /// approve, deny (`--server URL --token T`, or SLUICE_SERVER and
+    /// SLUICE_TOKEN).
+    Approvals {
+        #[command(subcommand)]
+        command: approvals_cmd::ApprovalsCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -99,6 +107,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit { command } => audit_cmd::run(command).await,
         Command::Policy { command } => Ok(policy_cmd::run(command)),
         Command::Mask(args) => mask_cmd::run(args),
+        Command::Approvals { command } => Ok(approvals_cmd::run(command).await),
     }
 }
 

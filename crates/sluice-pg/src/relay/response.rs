@@ -41,6 +41,7 @@ where
     let mut discarding = false;
     loop {
         let mut held = false;
+        inflight.take_notices(&mut out);
         loop {
             if settle_head(inflight, &mut out, transaction_status) {
                 held = true;
