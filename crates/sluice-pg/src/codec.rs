@@ -488,6 +488,29 @@ pub mod encode {
         message(out, b'Q', |out| cstr(out, sql));
     }
 
+    /// One statement over the extended protocol, without parameters: Parse,
+    /// Bind, Execute and Sync on the unnamed statement and portal. Parse
+    /// refuses a string of several statements, so only one can run.
+    pub fn extended_query(out: &mut BytesMut, sql: &str) {
+        message(out, b'P', |out| {
+            cstr(out, "");
+            cstr(out, sql);
+            out.put_u16(0);
+        });
+        message(out, b'B', |out| {
+            cstr(out, "");
+            cstr(out, "");
+            out.put_u16(0);
+            out.put_u16(0);
+            out.put_u16(0);
+        });
+        message(out, b'E', |out| {
+            cstr(out, "");
+            out.put_u32(0);
+        });
+        message(out, b'S', |_| {});
+    }
+
     /// Describe of a portal (Sluice's own, to learn a result's columns).
     pub fn describe_portal(out: &mut BytesMut, portal: &str) {
         message(out, b'D', |out| {

@@ -63,7 +63,7 @@ pub async fn serve_client(ctx: Arc<PgContext>, tcp: TcpStream, peer: SocketAddr)
         }
         Ok(Admitted::Gone) | Err(_) => return,
     };
-    let Session { session, client, upstream, cancel_key: _cancel_key } = *admitted;
+    let Session { session, client, upstream, target, cancel_key: _cancel_key } = *admitted;
     // The upstream reported the session's string mode at startup.
     let standard_conforming_strings = !upstream.startup_frames.iter().any(|frame| {
         matches!(
@@ -75,6 +75,7 @@ pub async fn serve_client(ctx: Arc<PgContext>, tcp: TcpStream, peer: SocketAddr)
         standard_conforming_strings,
         default_schema: upstream.default_schema.as_deref().map(Arc::from),
         tables: upstream.tables,
+        target,
     };
     let end = relay::relay(
         &session,
@@ -115,6 +116,7 @@ struct Session {
     session: sluice_pipeline::Session,
     client: PgStream,
     upstream: crate::upstream::Upstream,
+    target: Arc<crate::upstream::UpstreamTarget>,
     /// Held for the session's life; unregisters its cancel key on drop.
     cancel_key: crate::cancel::CancelKey,
 }
@@ -312,5 +314,5 @@ async fn admit(
         session.close("client_disconnected");
         return Admitted::Gone;
     }
-    Admitted::Session(Box::new(Session { session, client: stream, upstream, cancel_key }))
+    Admitted::Session(Box::new(Session { session, client: stream, upstream, target, cancel_key }))
 }

@@ -14,6 +14,7 @@ mod response;
 
 use crate::codec::{self, Frame, FrontendMessage, Severity, encode};
 use crate::mask::{MaskError, ResultPlan};
+use crate::upstream::UpstreamTarget;
 use bytes::{Bytes, BytesMut};
 use sha2::{Digest, Sha256};
 use sluice_mask::ClassCounts;
@@ -347,7 +348,12 @@ pub struct SessionSettings {
     /// Names of the tables masking overrides name, by OID, as looked up
     /// at startup (for `table.column` overrides).
     pub tables: HashMap<u32, String>,
+    /// The target, for a held write's `EXPLAIN` on a session of its own.
+    pub target: Arc<UpstreamTarget>,
 }
+
+/// How long a held write's row estimate may take before reviewers go without.
+const EXPLAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// The request direction, as the pipeline's adapter.
 #[derive(Debug)]
@@ -368,6 +374,7 @@ struct RequestSide<'a> {
     discarding: bool,
     statements: HashMap<String, Statement>,
     portals: HashMap<String, Portal>,
+    target: Arc<UpstreamTarget>,
     /// Commits of overlapped reads already forwarded, each with whether a
     /// failure must discard the client's messages up to the next Sync (an
     /// Execute whose Sync has not been seen yet). Awaited before the next
@@ -442,6 +449,21 @@ impl Adapter for RequestSide<'_> {
         self.inflight.notices.lock().unwrap_or_else(|p| p.into_inner()).extend_from_slice(&notice);
         self.inflight.wake.notify_one();
         Ok(())
+    }
+
+    async fn estimate_rows(&mut self, request: &PgRequest) -> Option<u64> {
+        let sql = match request {
+            PgRequest::Query { sql, .. } => sql.as_str(),
+            PgRequest::Execute { portal, .. } => &portal.sql,
+        };
+        match tokio::time::timeout(EXPLAIN_TIMEOUT, self.target.explain_rows(sql)).await {
+            Ok(Ok(rows)) => rows,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "EXPLAIN for a held request failed");
+                None
+            }
+            Err(_) => None,
+        }
     }
 
     async fn refuse(&mut self, request: PgRequest, refusal: &Refusal) -> Result<(), Self::Error> {
@@ -637,6 +659,7 @@ where
             statements: HashMap::new(),
             portals: HashMap::new(),
             pending_commits: Vec::new(),
+            target: settings.target,
         };
         loop {
             loop {

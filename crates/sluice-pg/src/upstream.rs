@@ -171,6 +171,31 @@ impl UpstreamTarget {
         })
     }
 
+    /// How many rows the target expects one statement to touch, for the
+    /// reviewers of a held request: `EXPLAIN (FORMAT JSON)` (planned, never
+    /// run) on a short session of its own, over the extended protocol so a
+    /// string of several statements is refused rather than run. `None` when
+    /// the target cannot plan it.
+    pub async fn explain_rows(&self, sql: &str) -> Result<Option<u64>, UpstreamError> {
+        let Upstream { mut stream, leftover, .. } = self.connect(&[], &[]).await?;
+        let mut out = BytesMut::new();
+        encode::extended_query(&mut out, &format!("EXPLAIN (FORMAT JSON) {sql}"));
+        encode::terminate(&mut out);
+        stream.write_all(&out).await?;
+        let mut reader = FrameReader { buf: leftover };
+        let mut plan = None;
+        loop {
+            let frame = reader.next(&mut stream).await?;
+            match frame.tag {
+                b'D' => plan = text_columns(frame.body()).into_iter().next().flatten(),
+                b'E' => plan = None,
+                b'Z' => break,
+                _ => {}
+            }
+        }
+        Ok(plan.as_deref().and_then(rows_in_plan))
+    }
+
     async fn negotiate_tls(&self, mut tcp: TcpStream) -> Result<PgStream, UpstreamError> {
         let Some(connector) = &self.tls else { return Ok(PgStream::Plain(tcp)) };
         let mut request = BytesMut::new();
@@ -366,5 +391,33 @@ fn text_columns(body: &[u8]) -> Vec<Option<String>> {
             values.map_while(Result::ok).map(|value| value.and_then(|v| String::from_utf8(v.to_vec()).ok())).collect()
         }
         Err(_) => Vec::new(),
+    }
+}
+
+/// The rows a plan (`EXPLAIN (FORMAT JSON)` output) expects to touch: for
+/// an INSERT, UPDATE or DELETE (a ModifyTable node, which itself reports
+/// none) the rows of the node that feeds it.
+fn rows_in_plan(json: &str) -> Option<u64> {
+    let document: serde_json::Value = serde_json::from_str(json).ok()?;
+    let plan = &document.get(0)?["Plan"];
+    let node = match plan["Node Type"].as_str() {
+        Some("ModifyTable") => plan["Plans"].get(0).unwrap_or(plan),
+        _ => plan,
+    };
+    node["Plan Rows"].as_f64().map(|rows| rows.max(0.0) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rows_in_plan;
+
+    #[test]
+    fn row_estimates_read_the_node_under_a_modify_table() {
+        let delete = r#"[{"Plan": {"Node Type": "ModifyTable", "Plan Rows": 0,
+            "Plans": [{"Node Type": "Seq Scan", "Plan Rows": 1270}]}}]"#;
+        assert_eq!(rows_in_plan(delete), Some(1270));
+        assert_eq!(rows_in_plan(r#"[{"Plan": {"Node Type": "Result", "Plan Rows": 1}}]"#), Some(1));
+        assert_eq!(rows_in_plan("not json"), None);
+        assert_eq!(rows_in_plan("[]"), None);
     }
 }

@@ -9,7 +9,7 @@ use crate::approvals::HoldOutcome;
 use crate::exchange::RefusalKind;
 use crate::session::{Adapter, Session};
 use sluice_approval::{ApprovalRequest, NewApprovalRequest, Ruling};
-use sluice_model::{Action, Decision, Denial, DenialCause, HoldRule, Plan};
+use sluice_model::{Action, Decision, Denial, DenialCause, HoldRule, Plan, StatementKind};
 
 /// How a held request's wait ended.
 pub(crate) enum Review {
@@ -40,17 +40,25 @@ pub(crate) async fn grant_or_hold(session: &Session, action: &Action, rule: Hold
 pub(crate) async fn wait_for_review<A: Adapter>(
     session: &Session,
     adapter: &mut A,
+    request: &A::Request,
     action: &Action,
     rule: HoldRule,
     request_id: &str,
 ) -> Review {
     let approvals = session.gateway().approvals();
-    let new = new_request(session, action, &rule);
-    let request = match approvals.request(new.clone(), request_id, session.id()).await {
-        Ok(request) => request,
+    let mut new = new_request(session, action, &rule);
+    // Reviewers see how many rows a single write without parameters would
+    // touch (a statement with parameters is planned only with its values).
+    let Action::Sql(sql) = action;
+    let single_write = sql.classification.as_ref().is_some_and(|c| c.kind == StatementKind::Write && c.statements == 1);
+    if single_write && sql.param_count == 0 {
+        new.row_estimate = adapter.estimate_rows(request).await;
+    }
+    let held = match approvals.request(new.clone(), request_id, session.id()).await {
+        Ok(held) => held,
         Err(e) => return Review::Refuse(RefusalKind::AuditUnavailable(e.to_string())),
     };
-    let approval = request.id.to_string();
+    let approval = held.id.to_string();
     let connection = &session.connection().name;
     if approvals.rules().reviewer_groups_for(connection).is_empty() {
         let note = format!("no reviewer group is configured for connection \"{connection}\", so nobody can approve it");
@@ -64,12 +72,15 @@ pub(crate) async fn wait_for_review<A: Adapter>(
         rule.reason,
         window.as_secs()
     );
-    if let Some(link) = approvals.link(request.id) {
+    if let Some(rows) = held.row_estimate {
+        notice.push_str(&format!(" The target estimates it touches {rows} rows."));
+    }
+    if let Some(link) = approvals.link(held.id) {
         notice.push_str(&format!(" (or POST {link}/approve)"));
     }
     // A client that cannot be told is refused below all the same.
     let _ = adapter.notice(&notice).await;
-    match approvals.wait(request, &new, request_id, session.id()).await {
+    match approvals.wait(held, &new, request_id, session.id()).await {
         Ok(HoldOutcome::Granted(grant)) => Review::Run(approved_plan(rule, &grant)),
         Ok(HoldOutcome::Denied(denied)) => Review::Refuse(RefusalKind::Policy(denial(rule, &denied))),
         Ok(HoldOutcome::Pending(_)) => Review::Refuse(RefusalKind::Held { rule, approval, note: None }),

@@ -45,6 +45,11 @@ pub trait Adapter {
     /// reviewer decides it). Nothing is forwarded.
     fn notice(&mut self, message: &str) -> impl Future<Output = Result<(), Self::Error>> + Send;
 
+    /// How many rows the target expects a held write to touch, for its
+    /// reviewers (PostgreSQL: `EXPLAIN`, planned, never run); `None` when
+    /// the protocol or the target cannot say.
+    fn estimate_rows(&mut self, request: &Self::Request) -> impl Future<Output = Option<u64>> + Send;
+
     /// Refuse: answer with the protocol's native error. The refusal is already
     /// recorded; the session stays open where the protocol allows.
     fn refuse(
@@ -200,7 +205,7 @@ impl Session {
             ((Decision::Deny(denial), _), Ok(_)) => RefusalKind::Policy(denial),
             ((Decision::Hold(rule), _), Ok(_)) => {
                 // Recorded as held: wait in the session for a reviewer.
-                match hold::wait_for_review(self, adapter, &action, rule, &meta.request_id).await {
+                match hold::wait_for_review(self, adapter, &request, &action, rule, &meta.request_id).await {
                     hold::Review::Run(plan) => match self.admit(Decision::Allow(plan)).await {
                         (Decision::Allow(_), Some(admitted)) => {
                             let (limit, masker) = (admitted.limit, admitted.mask.masker);

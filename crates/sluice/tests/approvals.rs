@@ -47,7 +47,10 @@ fn setup(hold_window: &str, approvals_required: u32) -> Setup {
 
 fn setup_with(hold_window: &str, approvals_required: u32, more: &str) -> Setup {
     let db = ScratchDb::create("sluice_approvals");
-    db.sql("CREATE TABLE notes (id int, body text); INSERT INTO notes SELECT g, 'n' || g FROM generate_series(1, 3) g");
+    db.sql(
+        "CREATE TABLE notes (id int, body text); INSERT INTO notes SELECT g, 'n' || g FROM generate_series(1, 3) g; \
+         ANALYZE notes",
+    );
     let policies = tempfile::tempdir().unwrap();
     std::fs::write(policies.path().join("team.cedar"), POLICIES).unwrap();
     let (agent, agent_hash) = api_key();
@@ -148,6 +151,7 @@ fn a_held_delete_waits_and_runs_in_the_same_session_once_approved() {
     assert_eq!(status, 200);
     assert_eq!(shown["statement"], "DELETE FROM notes");
     assert_eq!(shown["principal"]["subject"], "test-agent");
+    assert_eq!(shown["row_estimate"], 3, "EXPLAIN's estimate, for the reviewer: {shown}");
     let (status, body) = decide(&s, &s.reviewer, &id, "approve", "ok, cleanup");
     assert_eq!(status, 200, "{body}");
     let (ok, stdout, stderr) = waiting.join().unwrap();
@@ -157,6 +161,7 @@ fn a_held_delete_waits_and_runs_in_the_same_session_once_approved() {
         stderr.contains(&id) && stderr.contains("requires approval"),
         "the client was told what it waits on: {stderr}"
     );
+    assert!(stderr.contains("estimates it touches 3 rows"), "{stderr}");
     assert_eq!(s.db.sql("SELECT count(*) FROM notes"), "0");
     let (_, shown) = api(&s.sluice, &s.reviewer, "GET", &format!("/api/approvals/{id}"), None);
     assert_eq!(shown["status"], "used", "the approval ran once: {shown}");
@@ -164,7 +169,7 @@ fn a_held_delete_waits_and_runs_in_the_same_session_once_approved() {
     // Who approved, and which grant ran it, are in the audit log.
     let out = s.sluice.cli(&["audit", "search", "--kind", "approval", "--json"]);
     let log = String::from_utf8_lossy(&out.stdout);
-    for action in ["\"requested\"", "\"approve\"", "\"granted\""] {
+    for action in ["\"requested\"", "\"approve\"", "\"granted\"", "\"row_estimate\":3"] {
         assert!(log.contains(action), "{action} missing: {log}");
     }
     assert!(log.contains("\"lead\""), "{log}");
