@@ -33,7 +33,8 @@ pub enum AuditCommand {
         connection: Option<String>,
         #[arg(long)]
         session: Option<String>,
-        /// session_open, session_close, request, outcome or auth_failure.
+        /// session_open, session_close, request, outcome, auth_failure,
+        /// approval or alert_delivery.
         #[arg(long)]
         kind: Option<String>,
         /// An RFC 3339 time, or a duration back from now such as `15m` or `2h`.

@@ -1,12 +1,14 @@
 //! The `sluice` command: parses flags and calls the crates that do the work.
 //!
 //! Owns: the command-line surface (`serve`, `check`, `audit verify`,
-//! `audit search`, `policy test`, `policy explain`, `mask`, `approvals`),
+//! `audit search`, `policy test`, `policy explain`, `mask`, `approvals`,
+//! `keys generate`),
 //! logging setup, signal handling, and exit codes.
 //! Does not: carry logic a crate should own; each subcommand is a thin call.
 
 mod approvals_cmd;
 mod audit_cmd;
+mod keys_cmd;
 mod mask_cmd;
 mod policy_cmd;
 
@@ -65,6 +67,11 @@ enum Command {
         #[command(subcommand)]
         command: approvals_cmd::ApprovalsCommand,
     },
+    /// Make the Ed25519 key that signs audit checkpoints.
+    Keys {
+        #[command(subcommand)]
+        command: keys_cmd::KeysCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -108,6 +115,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Policy { command } => Ok(policy_cmd::run(command)),
         Command::Mask(args) => mask_cmd::run(args),
         Command::Approvals { command } => Ok(approvals_cmd::run(command).await),
+        Command::Keys { command } => keys_cmd::run(command),
     }
 }
 
