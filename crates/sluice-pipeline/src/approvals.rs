@@ -54,7 +54,7 @@ const STORE_ALERT_EVERY: i64 = 60;
 
 /// Where a held request stands when its session stops waiting.
 #[derive(Debug, Clone)]
-pub enum HoldOutcome {
+pub(crate) enum HoldOutcome {
     /// Approved: this session took the one-time grant and may run it.
     Granted(ApprovalRequest),
     /// A reviewer denied it.

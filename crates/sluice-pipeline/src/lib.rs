@@ -1,7 +1,7 @@
 //! The one enforcement pipeline every protocol adapter goes through.
 //!
-//! Owns: the phase order (identify → describe → decide → record → forward or
-//! refuse → mask → record outcome → respond), the [`Adapter`] trait each
+//! Owns: the phase order (identify → describe → decide → hold → record →
+//! forward or refuse → mask → record outcome → respond), the [`Adapter`] trait each
 //! protocol implements, sessions, metrics counters and graceful shutdown.
 //! Does not: know any one protocol. Adapters never call policy or audit
 //! directly; they hand requests to [`Session::submit`] and finish them through
@@ -17,6 +17,11 @@
 //! - `decide`: Cedar policies (`sluice-policy`) or, without a policy dir,
 //!   the built-in [`guardrails`].
 //! - [`guardrails`]: the built-in `decide` for configs without policies.
+//! - `hold`: a `Hold` decision becomes a one-time grant's run, or a wait
+//!   in the session for a reviewer.
+//! - [`approvals`]: `Approvals`, the approval workflow the session and the
+//!   reviewer API share (store, audit records, alerts, waking held sessions).
+//! - [`masking`]: `Masking`, the configured profiles; which one a request gets.
 //! - [`metrics`]: Prometheus counters the server exposes.
 
 pub mod approvals;
@@ -30,7 +35,7 @@ pub mod masking;
 pub mod metrics;
 pub mod session;
 
-pub use approvals::{Approvals, HoldOutcome};
+pub use approvals::Approvals;
 pub use budget::ResultLimit;
 pub use exchange::{Exchange, Outcome, PendingCommit, Refusal, RefusalKind, Release};
 pub use gateway::{Gateway, GatewayError};
