@@ -60,7 +60,7 @@ pub(crate) enum HoldOutcome {
     /// A reviewer denied it.
     Denied(ApprovalRequest),
     /// Still pending (or expired) when the window passed.
-    Pending(ApprovalRequest),
+    Pending,
 }
 
 impl Approvals {
@@ -199,15 +199,15 @@ impl Approvals {
             match current.status {
                 ApprovalStatus::Approved => match self.take_grant(new, request_id, session_id).await? {
                     Some(grant) => break HoldOutcome::Granted(grant),
-                    None => break HoldOutcome::Pending(current),
+                    None => break HoldOutcome::Pending,
                 },
                 ApprovalStatus::Denied => break HoldOutcome::Denied(current),
-                ApprovalStatus::Expired | ApprovalStatus::Used => break HoldOutcome::Pending(current),
+                ApprovalStatus::Expired | ApprovalStatus::Used => break HoldOutcome::Pending,
                 ApprovalStatus::Pending => {}
             }
             let now = tokio::time::Instant::now();
             if now >= deadline {
-                break HoldOutcome::Pending(current);
+                break HoldOutcome::Pending;
             }
             let nap = HOLD_POLL.min(deadline - now);
             let _ = tokio::time::timeout(nap, notify.notified()).await;

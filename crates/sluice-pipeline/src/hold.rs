@@ -83,7 +83,7 @@ pub(crate) async fn wait_for_review<A: Adapter>(
     match approvals.wait(held, &new, request_id, session.id()).await {
         Ok(HoldOutcome::Granted(grant)) => Review::Run(approved_plan(rule, &grant)),
         Ok(HoldOutcome::Denied(denied)) => Review::Refuse(RefusalKind::Policy(denial(rule, &denied))),
-        Ok(HoldOutcome::Pending(_)) => Review::Refuse(RefusalKind::Held { rule, approval, note: None }),
+        Ok(HoldOutcome::Pending) => Review::Refuse(RefusalKind::Held { rule, approval, note: None }),
         Err(e) => Review::Refuse(RefusalKind::AuditUnavailable(e.to_string())),
     }
 }
