@@ -236,8 +236,8 @@ impl Approvals {
         self.inner.alerter.send(event);
     }
 
-    /// `audit.store_unavailable`: a request was refused because its record
-    /// could not be written. Sent at most once a minute.
+    /// `audit.store_unavailable`: a session or a request was refused because
+    /// its record could not be written. Sent at most once a minute.
     pub(crate) fn alert_store_unavailable(&self, error: &str) {
         let now = Utc::now().timestamp();
         let last = self.inner.store_alerted_at.load(Ordering::Relaxed);

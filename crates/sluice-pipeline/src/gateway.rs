@@ -219,7 +219,10 @@ impl Gateway {
             client_addr: hello.client_addr.clone(),
             client_tls: hello.client_tls,
         });
-        self.inner.audit.append(event).await?;
+        if let Err(e) = self.inner.audit.append(event).await {
+            self.inner.approvals.alert_store_unavailable(&e.to_string());
+            return Err(e.into());
+        }
         self.inner.metrics.sessions_opened.inc();
         self.inner.metrics.sessions_active.inc();
         let policy = self.inner.decider.prepare(&principal, &connection.name);

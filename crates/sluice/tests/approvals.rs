@@ -42,10 +42,11 @@ struct Setup {
 }
 
 fn setup(hold_window: &str, approvals_required: u32) -> Setup {
-    setup_with(hold_window, approvals_required, "")
+    setup_with(&format!("hold_window = \"{hold_window}\"\napprovals_required = {approvals_required}"), "")
 }
 
-fn setup_with(hold_window: &str, approvals_required: u32, more: &str) -> Setup {
+/// `approvals`: lines of the `[approvals]` table; `more`: tables after it.
+fn setup_with(approvals: &str, more: &str) -> Setup {
     let db = ScratchDb::create("sluice_approvals");
     db.sql(
         "CREATE TABLE notes (id int, body text); INSERT INTO notes SELECT g, 'n' || g FROM generate_series(1, 3) g; \
@@ -64,8 +65,7 @@ fn setup_with(hold_window: &str, approvals_required: u32, more: &str) -> Setup {
 dir = "{dir}"
 [approvals]
 reviewer_groups = ["reviewers"]
-hold_window = "{hold_window}"
-approvals_required = {approvals_required}
+{approvals}
 [[identity.api_keys]]
 name = "other-agent"
 kind = "agent"
@@ -297,7 +297,7 @@ fn webhooks_announce_holds_and_blocks_signed_and_within_a_second() {
     let webhook = format!(
         "[[alerts.webhooks]]\nurl = \"{url}\"\nsecret = \"webhook-secret\"\nevents = [\"approval.requested\", \"request.blocked\"]\n"
     );
-    let s = setup_with("1s", 1, &webhook);
+    let s = setup_with("hold_window = \"1s\"", &webhook);
     let dsn = s.sluice.conninfo("patients", &s.agent);
 
     let (ok, _, stderr) = psql(&dsn, "DROP TABLE notes");
@@ -367,4 +367,40 @@ fn psycopg_waits_over_the_extended_protocol_too() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(stdout.trim(), "3 DELETE 3 1", "rows, tag, and the one notice that said it waits");
+}
+
+#[test]
+fn expiry_and_an_unwritable_audit_store_raise_alerts() {
+    let (url, deliveries) = receiver();
+    let webhook =
+        format!("[[alerts.webhooks]]\nurl = \"{url}\"\nevents = [\"approval.expired\", \"audit.store_unavailable\"]\n");
+    let s = setup_with("hold_window = \"1s\"\nexpires_after = \"2s\"", &webhook);
+    let dsn = s.sluice.conninfo("patients", &s.agent);
+
+    // Nobody decides: the request expires, and the alert says which.
+    let (ok, _, _) = psql(&dsn, "DELETE FROM notes");
+    assert!(!ok);
+    let id = api(&s.sluice, &s.reviewer, "GET", "/api/approvals?status=all", None).1["items"][0]["id"].clone();
+    let (_, body) = deliveries.recv_timeout(Duration::from_secs(15)).expect("approval.expired delivered");
+    let event: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((event["type"].as_str(), &event["approval_id"]), (Some("approval.expired"), &id), "{event}");
+
+    // The audit store refuses writes: the session is refused (53300), and
+    // the operator hears of it.
+    let store = s._policies.path().join("audit.db");
+    let block =
+        "CREATE TRIGGER block BEFORE INSERT ON audit_records BEGIN SELECT RAISE(ABORT, 'disk is read-only'); END;";
+    let sqlite = |sql: &str| {
+        let script = "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()";
+        let out = Command::new("python3").args(["-c", script]).arg(&store).arg(sql).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    sqlite(block);
+    let (ok, _, stderr) = psql(&dsn, "INSERT INTO notes VALUES (7, 'x')");
+    assert!(!ok && stderr.contains("disk is read-only"), "{stderr}");
+    let (_, body) = deliveries.recv_timeout(Duration::from_secs(10)).expect("audit.store_unavailable delivered");
+    let event: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(event["type"], "audit.store_unavailable", "{event}");
+    assert!(event["error"].as_str().unwrap().contains("disk is read-only"), "{event}");
+    sqlite("DROP TRIGGER block;");
 }
