@@ -23,6 +23,17 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+/// A step of the workflow failed: in the approval store, or because its
+/// audit record could not be written (the step is then not taken, or, for a
+/// decision already stored, reported as unrecorded).
+#[derive(Debug, thiserror::Error)]
+pub enum ApprovalsError {
+    #[error(transparent)]
+    Approval(#[from] ApprovalError),
+    #[error("{step}, but the audit log cannot be written: {source}")]
+    Unrecorded { step: &'static str, source: sluice_audit::AuditError },
+}
+
 /// How often a held session re-reads its request, besides being woken by a
 /// decision taken in this process (a decision made by another Sluice node
 /// sharing the store is seen within this).
@@ -111,7 +122,7 @@ impl Approvals {
         reviewer: &Principal,
         ruling: Ruling,
         comment: &str,
-    ) -> Result<Decided, ApprovalError> {
+    ) -> Result<Decided, ApprovalsError> {
         let decided = self.inner.store.decide(id, reviewer, ruling, comment, &self.inner.rules, Utc::now()).await?;
         let request = &decided.request;
         let mut event = approval_event(request, ruling.as_str(), &reviewer.subject, None, None);
@@ -124,7 +135,7 @@ impl Approvals {
         self.alert(EventKind::ApprovalDecided, request, |e| {
             e.with_reviewer(&reviewer.subject).with_decision(ruling.as_str()).with_comment(comment)
         });
-        recorded.map_err(|e| ApprovalError::Open(format!("the decision was stored but not recorded: {e}")))?;
+        recorded.map_err(|source| ApprovalsError::Unrecorded { step: "the decision was stored", source })?;
         Ok(decided)
     }
 
@@ -149,7 +160,7 @@ impl Approvals {
         new: &NewApprovalRequest,
         request_id: &str,
         session_id: &str,
-    ) -> Result<Option<ApprovalRequest>, ApprovalError> {
+    ) -> Result<Option<ApprovalRequest>, ApprovalsError> {
         let taken = self.inner.store.take_grant(&new.fingerprint(), &new.principal, Utc::now()).await?;
         if let Some(grant) = &taken {
             let event = approval_event(grant, "granted", &new.principal.subject, Some(request_id), Some(session_id));
@@ -157,7 +168,7 @@ impl Approvals {
                 .audit
                 .append(AuditEvent::Approval(event))
                 .await
-                .map_err(|e| ApprovalError::Open(format!("the grant's use cannot be recorded: {e}")))?;
+                .map_err(|source| ApprovalsError::Unrecorded { step: "the grant was taken", source })?;
         }
         Ok(taken)
     }
@@ -169,7 +180,7 @@ impl Approvals {
         new: NewApprovalRequest,
         request_id: &str,
         session_id: &str,
-    ) -> Result<ApprovalRequest, ApprovalError> {
+    ) -> Result<ApprovalRequest, ApprovalsError> {
         let subject = new.principal.subject.clone();
         let request = self.inner.store.create(new, &self.inner.rules, Utc::now()).await?;
         let event = approval_event(&request, "requested", &subject, Some(request_id), Some(session_id));
@@ -177,7 +188,7 @@ impl Approvals {
             .audit
             .append(AuditEvent::Approval(event))
             .await
-            .map_err(|e| ApprovalError::Open(format!("the held request cannot be recorded: {e}")))?;
+            .map_err(|source| ApprovalsError::Unrecorded { step: "the held request was stored", source })?;
         self.alert(EventKind::ApprovalRequested, &request, |e| e);
         Ok(request)
     }
@@ -190,7 +201,7 @@ impl Approvals {
         new: &NewApprovalRequest,
         request_id: &str,
         session_id: &str,
-    ) -> Result<HoldOutcome, ApprovalError> {
+    ) -> Result<HoldOutcome, ApprovalsError> {
         let id = request.id;
         let notify = self.waiter(id);
         let deadline = tokio::time::Instant::now() + self.inner.rules.hold_window;

@@ -35,7 +35,7 @@ pub mod masking;
 pub mod metrics;
 pub mod session;
 
-pub use approvals::Approvals;
+pub use approvals::{Approvals, ApprovalsError};
 pub use budget::ResultLimit;
 pub use exchange::{Exchange, Outcome, PendingCommit, Refusal, RefusalKind, Release};
 pub use gateway::{Gateway, GatewayError};

@@ -19,6 +19,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sluice_approval::{ApprovalError, ApprovalRequest, ApprovalStatus, Decided, Ruling};
 use sluice_model::Principal;
+use sluice_pipeline::ApprovalsError;
 use std::net::SocketAddr;
 use uuid::Uuid;
 
@@ -64,6 +65,18 @@ impl From<ApprovalError> for ApiError {
             }
         };
         ApiError::new(status, error.to_string())
+    }
+}
+
+impl From<ApprovalsError> for ApiError {
+    fn from(error: ApprovalsError) -> ApiError {
+        match error {
+            ApprovalsError::Approval(error) => error.into(),
+            unrecorded @ ApprovalsError::Unrecorded { .. } => {
+                tracing::error!(error = %unrecorded, "a reviewer's decision could not be recorded");
+                ApiError::new(StatusCode::SERVICE_UNAVAILABLE, unrecorded.to_string())
+            }
+        }
     }
 }
 
@@ -312,6 +325,15 @@ mod tests {
         let expired = ApprovalError::Expired { id, expires_at: chrono::Utc::now() };
         assert_eq!(status_of(expired), StatusCode::CONFLICT);
         assert_eq!(status_of(ApprovalError::Open("down".into())), StatusCode::SERVICE_UNAVAILABLE);
+        let unrecorded =
+            ApprovalsError::Unrecorded { step: "the decision was stored", source: sluice_audit::AuditError::Closed };
+        let error = ApiError::from(unrecorded);
+        assert_eq!(error.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(
+            error.message.starts_with("the decision was stored, but the audit log cannot be written"),
+            "{}",
+            error.message
+        );
     }
 
     #[test]
