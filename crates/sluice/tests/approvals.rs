@@ -15,7 +15,7 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
-use support::{ScratchDb, Sluice, api_key, config, psql};
+use support::{ScratchDb, Sluice, api_key, api_key_entry, config, psql, sqlite};
 
 const POLICIES: &str = r#"
 @id("agents-use-notes")
@@ -66,24 +66,15 @@ dir = "{dir}"
 [approvals]
 reviewer_groups = ["reviewers"]
 {approvals}
-[[identity.api_keys]]
-name = "other-agent"
-kind = "agent"
-groups = ["analysts"]
-key_sha256 = "{other_hash}"
-[[identity.api_keys]]
-name = "lead"
-kind = "human"
-groups = ["reviewers", "analysts"]
-key_sha256 = "{reviewer_hash}"
-[[identity.api_keys]]
-name = "second-lead"
-kind = "human"
-groups = ["reviewers"]
-key_sha256 = "{second_hash}"
-{more}
+{keys}{more}
 "#,
-        dir = policies.path().display()
+        dir = policies.path().display(),
+        keys = [
+            api_key_entry("other-agent", "agent", &["analysts"], &other_hash),
+            api_key_entry("lead", "human", &["reviewers", "analysts"], &reviewer_hash),
+            api_key_entry("second-lead", "human", &["reviewers"], &second_hash),
+        ]
+        .concat()
     );
     let config = config(&agent_hash, "patients", &db.name, &store, &extra);
     let sluice = Sluice::start(&config);
@@ -92,16 +83,8 @@ key_sha256 = "{second_hash}"
 
 /// A reviewer's call to the API: (HTTP status, JSON body).
 fn api(sluice: &Sluice, token: &str, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
-    let url = format!("http://{}{path}", sluice.api);
-    let mut cmd = Command::new("curl");
-    cmd.args(["-s", "-o", "-", "-w", "\n%{http_code}", "-X", method, "-H", &format!("Authorization: Bearer {token}")]);
-    if let Some(body) = body {
-        cmd.args(["-H", "Content-Type: application/json", "-d", body]);
-    }
-    let out = cmd.arg(&url).output().expect("curl runs");
-    let text = String::from_utf8_lossy(&out.stdout);
-    let (body, status) = text.trim_end().rsplit_once('\n').unwrap_or(("", text.trim()));
-    (status.parse().unwrap_or(0), serde_json::from_str(body).unwrap_or(Value::Null))
+    let (status, _, body) = sluice.http(method, path, Some(token), body);
+    (status, body)
 }
 
 /// Waits for the pending approval requests to number `n`; returns their ids.
@@ -390,17 +373,12 @@ fn expiry_and_an_unwritable_audit_store_raise_alerts() {
     let store = s._policies.path().join("audit.db");
     let block =
         "CREATE TRIGGER block BEFORE INSERT ON audit_records BEGIN SELECT RAISE(ABORT, 'disk is read-only'); END;";
-    let sqlite = |sql: &str| {
-        let script = "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()";
-        let out = Command::new("python3").args(["-c", script]).arg(&store).arg(sql).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    };
-    sqlite(block);
+    sqlite(&store, block);
     let (ok, _, stderr) = psql(&dsn, "INSERT INTO notes VALUES (7, 'x')");
     assert!(!ok && stderr.contains("disk is read-only"), "{stderr}");
     let (_, body) = deliveries.recv_timeout(Duration::from_secs(10)).expect("audit.store_unavailable delivered");
     let event: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(event["type"], "audit.store_unavailable", "{event}");
     assert!(event["error"].as_str().unwrap().contains("disk is read-only"), "{event}");
-    sqlite("DROP TRIGGER block;");
+    sqlite(&store, "DROP TRIGGER block;");
 }

@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::process::{Command, Output};
 use std::thread;
 use std::time::{Duration, Instant};
-use support::{ScratchDb, Sluice, api_key, config};
+use support::{ScratchDb, Sluice, api_key, api_key_entry, config};
 
 const POLICIES: &str = r#"
 @id("analysts-use-notes")
@@ -34,34 +34,11 @@ fn start(db: &str, extra: &str, windows: &str) -> (Sluice, String, String) {
 [approvals]
 reviewer_groups = ["reviewers"]
 {windows}
-[[identity.api_keys]]
-name = "lead"
-kind = "human"
-groups = ["reviewers"]
-key_sha256 = "{reviewer_hash}"
-"#
+{lead}"#,
+        lead = api_key_entry("lead", "human", &["reviewers"], &reviewer_hash)
     );
     let sluice = Sluice::start(&config(&agent_hash, "patients", db, "sqlite://data/audit.db", &extra));
     (sluice, agent, reviewer)
-}
-
-/// One HTTP call with curl: (status, response headers, JSON body or Null).
-fn http(sluice: &Sluice, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> (u16, String, Value) {
-    let dir = tempfile::tempdir().unwrap();
-    let headers = dir.path().join("headers");
-    let mut cmd = Command::new("curl");
-    cmd.args(["-s", "-o", "-", "-w", "\n%{http_code}", "-X", method, "-D"]).arg(&headers);
-    if let Some(token) = token {
-        cmd.args(["-H", &format!("Authorization: Bearer {token}")]);
-    }
-    if let Some(body) = body {
-        cmd.args(["-H", "Content-Type: application/json", "--data-binary", body]);
-    }
-    let out = cmd.arg(format!("http://{}{path}", sluice.api)).output().expect("curl runs");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let (body, status) = text.rsplit_once('\n').unwrap_or(("", text.as_str()));
-    let headers = std::fs::read_to_string(&headers).unwrap_or_default().to_ascii_lowercase();
-    (status.trim().parse().unwrap_or(0), headers, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
 /// `sluice approvals <args> --server <api> --token <token>`.
@@ -89,7 +66,7 @@ fn the_api_authenticates_reviewers_and_answers_errors_in_json() {
     let (sluice, agent, reviewer) = start("approvals_api_unused", "", "");
 
     // The OpenAPI document, without a token.
-    let (status, headers, doc) = http(&sluice, "GET", "/api/openapi.json", None, None);
+    let (status, headers, doc) = sluice.http("GET", "/api/openapi.json", None, None);
     assert_eq!(status, 200);
     assert!(headers.contains("content-type: application/json"), "{headers}");
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{doc}");
@@ -98,22 +75,22 @@ fn the_api_authenticates_reviewers_and_answers_errors_in_json() {
     }
 
     // No token, a bad token: 401 with a challenge and a JSON error.
-    let (status, headers, body) = http(&sluice, "GET", "/api/approvals", None, None);
+    let (status, headers, body) = sluice.http("GET", "/api/approvals", None, None);
     assert_eq!(status, 401, "{body}");
     assert!(headers.contains("www-authenticate: bearer"), "{headers}");
     assert!(body["error"].as_str().unwrap().contains("Bearer"), "{body}");
-    let (status, headers, body) = http(&sluice, "GET", "/api/approvals", Some("sk_test_wrong"), None);
+    let (status, headers, body) = sluice.http("GET", "/api/approvals", Some("sk_test_wrong"), None);
     assert_eq!(status, 401, "{body}");
     assert!(headers.contains("www-authenticate: bearer"), "{headers}");
     assert!(body["error"].is_string(), "{body}");
     assert!(!body.to_string().contains("sk_test_wrong"), "the credential is not echoed: {body}");
 
     // The reviewer lists (nothing is held yet); statuses are checked.
-    let (status, _, body) = http(&sluice, "GET", "/api/approvals", Some(&reviewer), None);
+    let (status, _, body) = sluice.http("GET", "/api/approvals", Some(&reviewer), None);
     assert_eq!((status, body.clone()), (200, serde_json::json!({ "items": [] })));
-    let (status, _, _) = http(&sluice, "GET", "/api/approvals?status=pending", Some(&reviewer), None);
+    let (status, _, _) = sluice.http("GET", "/api/approvals?status=pending", Some(&reviewer), None);
     assert_eq!(status, 200);
-    let (status, _, body) = http(&sluice, "GET", "/api/approvals?status=done", Some(&reviewer), None);
+    let (status, _, body) = sluice.http("GET", "/api/approvals?status=done", Some(&reviewer), None);
     assert_eq!(status, 400, "{body}");
     assert!(body["error"].as_str().unwrap().contains("done"), "{body}");
 
@@ -121,29 +98,29 @@ fn the_api_authenticates_reviewers_and_answers_errors_in_json() {
     let show = format!("/api/approvals/{UNKNOWN_ID}");
     let approve = format!("{show}/approve");
     let deny = format!("{show}/deny");
-    let (status, _, body) = http(&sluice, "GET", &show, Some(&reviewer), None);
+    let (status, _, body) = sluice.http("GET", &show, Some(&reviewer), None);
     assert_eq!(status, 404, "{body}");
     assert!(body["error"].as_str().unwrap().contains(UNKNOWN_ID), "{body}");
-    assert_eq!(http(&sluice, "GET", "/api/approvals/not-a-uuid", Some(&reviewer), None).0, 400);
-    assert_eq!(http(&sluice, "POST", &approve, Some(&reviewer), Some(r#"{"comment": "ok"}"#)).0, 404);
-    assert_eq!(http(&sluice, "POST", &approve, Some(&reviewer), None).0, 404, "the comment is optional");
-    let (status, _, body) = http(&sluice, "POST", &approve, Some(&reviewer), Some("{not json"));
+    assert_eq!(sluice.http("GET", "/api/approvals/not-a-uuid", Some(&reviewer), None).0, 400);
+    assert_eq!(sluice.http("POST", &approve, Some(&reviewer), Some(r#"{"comment": "ok"}"#)).0, 404);
+    assert_eq!(sluice.http("POST", &approve, Some(&reviewer), None).0, 404, "the comment is optional");
+    let (status, _, body) = sluice.http("POST", &approve, Some(&reviewer), Some("{not json"));
     assert_eq!(status, 400, "{body}");
     assert!(body["error"].is_string(), "{body}");
-    let (status, _, body) = http(&sluice, "POST", &deny, Some(&reviewer), Some(r#"{"comment": " "}"#));
+    let (status, _, body) = sluice.http("POST", &deny, Some(&reviewer), Some(r#"{"comment": " "}"#));
     assert_eq!(status, 400, "a deny needs a comment: {body}");
-    assert_eq!(http(&sluice, "POST", &deny, Some(&reviewer), Some(r#"{"comment": "no"}"#)).0, 404);
-    let (status, _, body) = http(&sluice, "GET", "/api/nothing-here", Some(&reviewer), None);
+    assert_eq!(sluice.http("POST", &deny, Some(&reviewer), Some(r#"{"comment": "no"}"#)).0, 404);
+    let (status, _, body) = sluice.http("GET", "/api/nothing-here", Some(&reviewer), None);
     assert_eq!(status, 404);
     assert!(body["error"].is_string(), "{body}");
 
     // The agent is no reviewer: it sees nothing and decides nothing.
-    let (status, _, body) = http(&sluice, "GET", "/api/approvals", Some(&agent), None);
+    let (status, _, body) = sluice.http("GET", "/api/approvals", Some(&agent), None);
     assert_eq!((status, body), (200, serde_json::json!({ "items": [] })));
-    let (status, _, body) = http(&sluice, "POST", &approve, Some(&agent), Some("{}"));
+    let (status, _, body) = sluice.http("POST", &approve, Some(&agent), Some("{}"));
     assert_eq!(status, 403, "{body}");
     assert!(body["error"].as_str().unwrap().contains("test-agent"), "{body}");
-    assert_eq!(http(&sluice, "GET", &show, Some(&agent), None).0, 403);
+    assert_eq!(sluice.http("GET", &show, Some(&agent), None).0, 403);
 
     // The command line: an empty list, JSON, a 404 (exit 1), a refused
     // token (exit 1), and a server that is not there (exit 2).
@@ -251,7 +228,7 @@ fn a_held_delete_is_listed_shown_and_approved_from_the_command_line() {
     let again = cli(&sluice, &reviewer, &["approve", &id]);
     assert_eq!(again.status.code(), Some(1));
     assert!(stderr(&again).contains("409"), "{}", stderr(&again));
-    let (status, _, body) = http(&sluice, "GET", &format!("/api/approvals/{id}"), Some(&reviewer), None);
+    let (status, _, body) = sluice.http("GET", &format!("/api/approvals/{id}"), Some(&reviewer), None);
     assert_eq!(status, 200);
     assert_eq!(body["status"], "used", "{body}");
     assert_eq!(body["decisions"][0]["reviewer"], "lead");

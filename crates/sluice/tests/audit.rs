@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::process::Command;
 use std::time::{Duration, Instant};
 use support::raw::{self, RawClient};
-use support::{ScratchDb, Sluice, admin_sql, api_key, config, unique};
+use support::{ScratchDb, Sluice, admin_sql, api_key, config, sqlite, unique};
 
 fn records(sluice: &Sluice, kind: &str) -> Vec<serde_json::Value> {
     let out = sluice.cli(&["audit", "search", "--kind", kind, "--json"]);
@@ -19,17 +19,6 @@ fn records(sluice: &Sluice, kind: &str) -> Vec<serde_json::Value> {
 
 fn statements(sluice: &Sluice) -> Vec<String> {
     records(sluice, "request").iter().map(|r| r["event"]["statement"].as_str().unwrap().to_string()).collect()
-}
-
-/// Runs Python's sqlite3 on the store file: the test's way in, beside Sluice.
-fn sqlite(path: &std::path::Path, sql: &str) {
-    let out = Command::new("python3")
-        .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()"])
-        .arg(path)
-        .arg(sql)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 fn healthz(sluice: &Sluice) -> (u16, String) {

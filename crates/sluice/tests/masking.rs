@@ -10,7 +10,7 @@ mod support;
 
 use serde_json::Value;
 use std::process::Command;
-use support::{ScratchDb, Sluice, api_key, config, psql, workspace_root};
+use support::{ScratchDb, Sluice, api_key, api_key_entry, config, psql, workspace_root};
 
 const POLICIES: &str = r#"
 @id("agents-read-patients")
@@ -60,18 +60,13 @@ pseudonym_key_env = "SLUICE_TEST_PSEUDONYM_KEY"
 [masking.profiles.research]
 base = "safe_harbor"
 strategies = {{ MRN = "pseudonym", NAME = "pseudonym" }}
-[[identity.api_keys]]
-name = "researcher"
-kind = "agent"
-groups = ["researchers"]
-key_sha256 = "{researcher_hash}"
-[[identity.api_keys]]
-name = "privacy-officer"
-kind = "human"
-groups = ["privacy-officers"]
-key_sha256 = "{officer_hash}"
-"#,
-        policies.path().display()
+{keys}"#,
+        policies.path().display(),
+        keys = [
+            api_key_entry("researcher", "agent", &["researchers"], &researcher_hash),
+            api_key_entry("privacy-officer", "human", &["privacy-officers"], &officer_hash),
+        ]
+        .concat()
     );
     let config = config(&agent_hash, "patients", &db.name, "sqlite://data/audit.db", &extra);
     let sluice = Sluice::start_with_env(&config, &[("SLUICE_TEST_PSEUDONYM_KEY", "a-test-key-of-32-bytes-for-hmac!")]);

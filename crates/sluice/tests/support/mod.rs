@@ -172,6 +172,32 @@ impl Sluice {
         format!("host=127.0.0.1 port={} dbname={connection} user=agent password={token} sslmode=disable", self.port())
     }
 
+    /// One call to the API with curl: (status, lower-case response headers,
+    /// JSON body or Null).
+    pub fn http(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&str>,
+    ) -> (u16, String, serde_json::Value) {
+        let dir = tempfile::tempdir().unwrap();
+        let headers = dir.path().join("headers");
+        let mut cmd = Command::new("curl");
+        cmd.args(["-s", "-o", "-", "-w", "\n%{http_code}", "-X", method, "-D"]).arg(&headers);
+        if let Some(token) = token {
+            cmd.args(["-H", &format!("Authorization: Bearer {token}")]);
+        }
+        if let Some(body) = body {
+            cmd.args(["-H", "Content-Type: application/json", "--data-binary", body]);
+        }
+        let out = cmd.arg(format!("http://{}{path}", self.api)).output().expect("curl runs");
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        let (body, status) = text.rsplit_once('\n').unwrap_or(("", text.as_str()));
+        let headers = std::fs::read_to_string(&headers).unwrap_or_default().to_ascii_lowercase();
+        (status.trim().parse().unwrap_or(0), headers, serde_json::from_str(body).unwrap_or(serde_json::Value::Null))
+    }
+
     /// Runs `sluice <args> --config <this config>`.
     pub fn cli(&self, args: &[&str]) -> Output {
         sluice_cli(args, &self.config_path)
@@ -229,6 +255,26 @@ pub fn psql(dsn: &str, sql: &str) -> (bool, String, String) {
 /// compare every byte through Sluice with the direct connection (masking
 /// itself is tested in `masking.rs`).
 pub const UNMASKED: &str = "[masking]\ndefault_profile = \"unmasked\"\n";
+
+/// An `[[identity.api_keys]]` entry, for configs with more than the
+/// standard agent.
+pub fn api_key_entry(name: &str, kind: &str, groups: &[&str], key_sha256: &str) -> String {
+    format!(
+        "[[identity.api_keys]]\nname = \"{name}\"\nkind = \"{kind}\"\ngroups = {groups:?}\nkey_sha256 = \"{key_sha256}\"\n"
+    )
+}
+
+/// Runs SQL on a SQLite file with Python's sqlite3: a test's way into
+/// Sluice's audit store, beside Sluice.
+pub fn sqlite(path: &Path, sql: &str) {
+    let out = Command::new("python3")
+        .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.executescript(sys.argv[2]); c.commit()"])
+        .arg(path)
+        .arg(sql)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
 
 /// Standard config: one API key, one connection `name` to `database`.
 pub fn config(key_sha256: &str, connection: &str, database: &str, storage_url: &str, extra: &str) -> String {
