@@ -13,7 +13,8 @@ use crate::hold;
 use crate::masking::AppliedMask;
 use sluice_config::Connection;
 use sluice_model::{
-    Action, AuditEvent, Decision, Denial, DenialCause, OutcomeStatus, Plan, Principal, RequestEvent, SessionClose,
+    Action, AuditEvent, Decision, Denial, DenialCause, HoldRule, OutcomeStatus, Plan, Principal, RequestEvent,
+    SessionClose,
 };
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
@@ -63,6 +64,21 @@ pub trait Adapter {
 struct Admitted {
     limit: Option<ResultLimit>,
     mask: AppliedMask,
+}
+
+impl Admitted {
+    /// The exchange of a request whose record is durable.
+    fn exchange(self, meta: RequestMeta) -> Exchange {
+        Exchange::new(meta, self.limit, self.mask.masker)
+    }
+}
+
+/// What follows a request's record.
+enum Next {
+    Forward(Admitted),
+    Refuse(RefusalKind),
+    /// Wait in the session for a reviewer.
+    Hold(HoldRule),
 }
 
 /// One authenticated client session bound to one connection.
@@ -156,7 +172,16 @@ impl Session {
             Decision::Hold(rule) => hold::grant_or_hold(self, &action, rule, &request_id).await,
             other => other,
         };
-        let (decision, admitted) = self.admit(decision).await;
+        // What happens after the record: an allowed request is admitted
+        // (budget, masking profile), which may still turn it into a denial.
+        let (decision, next) = match decision {
+            Decision::Allow(plan) => match self.admit(&plan).await {
+                Ok(admitted) => (Decision::Allow(plan), Next::Forward(admitted)),
+                Err(denial) => (Decision::Deny(denial.clone()), Next::Refuse(RefusalKind::Policy(denial))),
+            },
+            Decision::Deny(denial) => (Decision::Deny(denial.clone()), Next::Refuse(RefusalKind::Policy(denial))),
+            Decision::Hold(rule) => (Decision::Hold(rule.clone()), Next::Hold(rule)),
+        };
         let metrics = &self.gateway.inner.metrics;
         metrics.count_decision(decision.verdict());
 
@@ -176,7 +201,10 @@ impl Session {
             params_sha256,
             decision: decision.summary(),
             classification,
-            mask_profile: admitted.as_ref().map(|a| a.mask.profile.to_string()),
+            mask_profile: match &next {
+                Next::Forward(admitted) => Some(admitted.mask.profile.to_string()),
+                _ => None,
+            },
         });
         let meta =
             RequestMeta { session: self.meta.clone(), audit: self.gateway.inner.audit.clone(), request_id, started };
@@ -185,34 +213,26 @@ impl Session {
         // overlaps the query's round trip; the Exchange holds its response
         // until the commit is confirmed. Everything else is write-ahead: the
         // record is durable before a byte goes upstream.
-        let decision = match (decision, admitted) {
-            (Decision::Allow(_), Some(admitted)) if action.is_pure_read() => {
-                let (limit, masker) = (admitted.limit, admitted.mask.masker);
-                return adapter.forward(request, Exchange::overlapped(meta, limit, masker, durable)).await;
+        let next = match next {
+            Next::Forward(admitted) if action.is_pure_read() => {
+                let exchange = Exchange::overlapped(meta, admitted.limit, admitted.mask.masker, durable);
+                return adapter.forward(request, exchange).await;
             }
-            (decision, admitted) => (decision, admitted),
+            next => next,
         };
-        let refusal_kind = match (decision, durable.await) {
+        let refusal_kind = match (next, durable.await) {
             (_, Err(store_error)) => {
                 metrics.audit_refusals.inc();
                 RefusalKind::AuditUnavailable(store_error.to_string())
             }
-            ((Decision::Allow(_), Some(admitted)), Ok(_)) => {
-                let (limit, masker) = (admitted.limit, admitted.mask.masker);
-                return adapter.forward(request, Exchange::new(meta, limit, masker)).await;
-            }
-            ((Decision::Allow(_), None), Ok(_)) => unreachable!("an allowed request is admitted"),
-            ((Decision::Deny(denial), _), Ok(_)) => RefusalKind::Policy(denial),
-            ((Decision::Hold(rule), _), Ok(_)) => {
+            (Next::Forward(admitted), Ok(_)) => return adapter.forward(request, admitted.exchange(meta)).await,
+            (Next::Refuse(kind), Ok(_)) => kind,
+            (Next::Hold(rule), Ok(_)) => {
                 // Recorded as held: wait in the session for a reviewer.
                 match hold::wait_for_review(self, adapter, &request, &action, rule, &meta.request_id).await {
-                    hold::Review::Run(plan) => match self.admit(Decision::Allow(plan)).await {
-                        (Decision::Allow(_), Some(admitted)) => {
-                            let (limit, masker) = (admitted.limit, admitted.mask.masker);
-                            return adapter.forward(request, Exchange::new(meta, limit, masker)).await;
-                        }
-                        (Decision::Deny(denial), _) => RefusalKind::Policy(denial),
-                        _ => unreachable!("admit allows or denies"),
+                    hold::Review::Run(plan) => match self.admit(&plan).await {
+                        Ok(admitted) => return adapter.forward(request, admitted.exchange(meta)).await,
+                        Err(denial) => RefusalKind::Policy(denial),
                     },
                     hold::Review::Refuse(kind) => kind,
                 }
@@ -239,20 +259,16 @@ impl Session {
     }
 
     /// An allowed request's budget becomes the limit its response must stay
-    /// within (a spent hourly budget turns the allow into a denial), and its
-    /// masking profile (the policy's `@mask`, or the default) is resolved;
-    /// one that does not exist denies (fail closed).
-    async fn admit(&self, decision: Decision) -> (Decision, Option<Admitted>) {
-        let Decision::Allow(plan) = decision else { return (decision, None) };
+    /// within (a spent hourly budget denies), and its masking profile (the
+    /// policy's `@mask`, or the default) is resolved; one that does not
+    /// exist denies (fail closed).
+    async fn admit(&self, plan: &Plan) -> Result<Admitted, Denial> {
         let inner = &self.gateway.inner;
-        let Some(mask) = inner.masking.resolve(plan.mask_profile.as_deref()).cloned() else {
-            return (Decision::Deny(undefined_profile(&plan)), None);
-        };
+        let mask =
+            inner.masking.resolve(plan.mask_profile.as_deref()).cloned().ok_or_else(|| undefined_profile(plan))?;
         let (principal, connection) = (&self.meta.principal.subject, &self.meta.connection.name);
-        match inner.budgets.admit(principal, connection, &plan.policies, plan.budget).await {
-            Ok(limit) => (Decision::Allow(plan), Some(Admitted { limit, mask })),
-            Err(denial) => (Decision::Deny(denial), None),
-        }
+        let limit = inner.budgets.admit(principal, connection, &plan.policies, plan.budget).await?;
+        Ok(Admitted { limit, mask })
     }
 
     /// Records the end of the session. Called once, by the adapter.
