@@ -439,17 +439,10 @@ pub(crate) fn rewrite_notice(
 
 /// One message field with its PHI masked, or `None` when it is clean.
 fn mask_message_text(text: &str, masker: &Masker, counts: &mut ClassCounts) -> Option<String> {
-    let mut current = Cow::Borrowed(text);
-    if let Some(masked) = mask_key_detail(text, masker, counts) {
-        current = Cow::Owned(masked);
-    }
-    let masked = match masker.mask(&current, counts) {
-        Cow::Borrowed(_) => current,
-        Cow::Owned(masked) => Cow::Owned(masked),
-    };
-    match masked {
-        Cow::Borrowed(_) => None,
+    let keyed = mask_key_detail(text, masker, counts);
+    match masker.mask(keyed.as_deref().unwrap_or(text), counts) {
         Cow::Owned(masked) => Some(masked),
+        Cow::Borrowed(_) => keyed,
     }
 }
 
