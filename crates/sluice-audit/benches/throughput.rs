@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use sluice_audit::{AuditLog, AuditOptions, AuditReader};
+use sluice_evidence::SigningKey;
 use sluice_model::{AuditEvent, DecisionSummary, OutcomeEvent, OutcomeStatus, RequestEvent, Verdict};
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -49,6 +50,8 @@ fn event(task: u64, n: u64) -> AuditEvent {
             duration_us: 800,
             rows_charged: 0,
             masked: Default::default(),
+            subjects: Default::default(),
+            subjects_omitted: 0,
         })
     }
 }
@@ -75,7 +78,13 @@ fn main() {
             }
         };
         verify(&url).await;
+        verify_export(&url, dir.path()).await;
     });
+}
+
+/// The key the bench signs checkpoints with (fixed, so a kept log verifies).
+fn bench_key() -> Arc<SigningKey> {
+    Arc::new(SigningKey::from_seed("bench", [7; 32]).expect("key"))
 }
 
 async fn append(url: &str, records: u64, tasks: u64) {
@@ -83,6 +92,7 @@ async fn append(url: &str, records: u64, tasks: u64) {
     let commit_nanos = Arc::new(AtomicU64::new(0));
     let options = AuditOptions {
         max_batch: 1024,
+        signing_key: Some(bench_key()),
         on_commit: Some({
             let (commits, commit_nanos) = (commits.clone(), commit_nanos.clone());
             Arc::new(move |stats| {
@@ -93,8 +103,20 @@ async fn append(url: &str, records: u64, tasks: u64) {
     };
     let log = AuditLog::open(url, options).await.expect("open");
 
-    // Each task is a session awaiting each record, as the pipeline does.
+    // Each task is a session awaiting each record, as the pipeline does,
+    // while a checkpoint is signed every second, as the server does.
     let per_task = records / tasks;
+    let checkpoints = {
+        let log = log.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                if log.checkpoint().await.is_err() {
+                    break;
+                }
+            }
+        })
+    };
     let started = Instant::now();
     let handles: Vec<_> = (0..tasks)
         .map(|t| {
@@ -110,6 +132,7 @@ async fn append(url: &str, records: u64, tasks: u64) {
         handle.await.expect("task");
     }
     let elapsed = started.elapsed();
+    checkpoints.abort();
     log.shutdown().await;
     let written = per_task * tasks;
     let commits = commits.load(Ordering::Relaxed);
@@ -123,7 +146,7 @@ async fn append(url: &str, records: u64, tasks: u64) {
 }
 
 async fn verify(url: &str) {
-    let reader = AuditReader::open(url).await.expect("reader");
+    let reader = AuditReader::open(url).await.expect("reader").with_checkpoint_key(bench_key().verifier().clone());
     let started = Instant::now();
     let report = reader.verify(|_, _| {}).await.expect("verify");
     let elapsed = started.elapsed();
@@ -131,6 +154,28 @@ async fn verify(url: &str) {
     println!(
         "verify: {} records in {elapsed:.2?} = {:.0} records/s",
         report.records,
+        report.records as f64 / elapsed.as_secs_f64()
+    );
+}
+
+/// Exports the log, then verifies the export offline (chain, tree and every
+/// checkpoint): the auditor's path.
+async fn verify_export(url: &str, scratch: &std::path::Path) {
+    let reader = AuditReader::open(url).await.expect("reader");
+    let dir = scratch.join("export");
+    let started = Instant::now();
+    let key = bench_key();
+    let summary = reader.export(&dir, Some(key.verifier()), |_, _| {}).await.expect("export");
+    let exported = started.elapsed();
+    let started = Instant::now();
+    let report = sluice_audit::verify_export(&dir, key.verifier(), |_, _| {}).expect("verify export");
+    let elapsed = started.elapsed();
+    assert!(report.broken.is_none(), "{:?}", report.broken);
+    println!(
+        "export: {} records in {exported:.2?}; verify export: {} records, {} checkpoints in {elapsed:.2?} = {:.0} records/s",
+        summary.records,
+        report.records,
+        report.checkpoints_verified,
         report.records as f64 / elapsed.as_secs_f64()
     );
 }

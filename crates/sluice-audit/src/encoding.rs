@@ -149,6 +149,9 @@ pub(crate) struct EventIndex<'a> {
     pub connection: Option<Text<'a>>,
     #[serde(default, borrow)]
     pub request_id: Option<Text<'a>>,
+    /// A recording chunk's payload hash.
+    #[serde(default, borrow)]
+    pub payload_sha256: Option<Text<'a>>,
 }
 
 impl<'a> BodyIndex<'a> {

@@ -19,10 +19,16 @@ pub enum AuditError {
     /// The store could not be opened: bad URL, missing file, unreachable server.
     #[error("cannot open the audit log: {0}")]
     Open(String),
+    /// Another process (a running `sluice serve`) is this log's writer.
+    #[error("{0}: another Sluice process is writing this audit log (one log has one writer)")]
+    WriterBusy(String),
     /// The store holds something the chain rules forbid (found at open or
     /// while decoding a record).
     #[error("the audit log is corrupt: {0}")]
     Corrupt(String),
+    /// A proof was asked for leaves or sizes the log does not have.
+    #[error("{0}")]
+    OutOfRange(String),
     /// A read (search or verify) failed in the store.
     #[error("audit query failed: {0}")]
     Query(String),

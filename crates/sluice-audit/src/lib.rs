@@ -1,18 +1,25 @@
-//! The audit log: canonical records, hash chain, group commit, verify and search.
+//! The audit log: canonical records, hash chain, Merkle tree, signed
+//! checkpoints, group commit, verify, export, retention and search.
 //!
 //! Owns: turning `AuditEvent`s into durable, hash-chained records in SQLite or
-//! PostgreSQL; telling the pipeline when each record is durable (or that the
-//! store failed, so it can fail closed); searching and verifying the log.
-//! Does not: know protocols, decide policy, or forward to SIEM sinks. Merkle
-//! checkpoints and signatures are not built yet (see "What the chain proves").
+//! PostgreSQL, each a leaf of an RFC 9162 Merkle tree whose head is signed
+//! as a checkpoint; telling the pipeline when each record is durable (or that
+//! the store failed, so it can fail closed); proofs; searching, verifying
+//! and exporting the log; pruning recording payloads.
+//! Does not: know protocols, forward to SIEM sinks (sluice-siem), or define
+//! the tree hashes and note formats (sluice-evidence).
 //!
 //! # Layout
 //! - [`encoding`]: the canonical body, the chain hash, `AuditRecord`. Pure.
 //! - `store`: the SQLite and PostgreSQL backends behind one enum: URLs, schema, writes, search.
 //! - `scan`: verify's bulk page reads (many records packed in one value) and their parser.
-//! - `writer`: [`AuditLog`], the single writer task, group commit, health, shutdown.
+//! - `writer`: [`AuditLog`], the single writer task, group commit, the tree, checkpoints, prune, health, shutdown.
+//! - `tree`: the writer's Merkle state (block roots + tail) and the leaf source proofs read.
 //! - `reader`: [`AuditReader`] and [`SearchFilter`].
-//! - `verify`: [`AuditReader::verify`], [`VerifyReport`], [`Broken`].
+//! - `proofs`: checkpoints, inclusion and consistency proofs, records and payloads in seq order.
+//! - `verify`: [`AuditReader::verify`], [`VerifyReport`], [`Broken`], the shared record-by-record check.
+//! - `export`: [`AuditReader::export`] and [`verify_export`]: the folder an auditor verifies offline.
+//! - `prune`: [`PruneRule`], [`PrunePlan`]: which recording payloads retention deletes.
 //! - `error`: [`AuditError`], the crate's one error type.
 //!
 //! # Record encoding (for auditors re-implementing verify)
@@ -64,29 +71,38 @@
 //! value, see `scan`, and pages are checked while the next is read).
 //! PostgreSQL on the same VM: about 64,000-72,000 records/s appended, 250,000/s verified.
 //!
-//! # What the chain proves
-//! Verify finds any changed, reordered or deleted record *inside* the log,
-//! and any index column that disagrees with its body. It cannot by itself
-//! tell that the newest records were cut off, or that the whole tail was
-//! rewritten with fresh hashes: compare [`VerifyReport::head_hash`] and
-//! `records` with a head noted elsewhere (the signed checkpoints planned in
-//! DESIGN.md do this).
+//! # What the chain and the tree prove
+//! The chain finds any changed, reordered or deleted record *inside* the
+//! log, and any index column that disagrees with its body. The Merkle tree
+//! and its signed checkpoints (`[audit] signing_key_file`) add what the
+//! chain cannot: a tail cut after a checkpoint, or a log rewritten with fresh
+//! hashes, no longer matches a root signed with a key the store does not
+//! hold. Leaf `i` is `SHA-256(0x00 ‖ body of record i + 1)`; see
+//! sluice-evidence for the tree and the note format, and `export` for the
+//! folder `sluice audit verify DIR --key PUB` checks.
 //!
-//! One store holds one log with one writer: two Sluice nodes must not open
-//! the same table for writing.
+//! One store holds one log with one writer: a second writer is refused (a
+//! lock file beside a SQLite log, an advisory lock on PostgreSQL).
 
 pub mod encoding;
 mod error;
+mod export;
+mod proofs;
+mod prune;
 mod reader;
 mod scan;
 mod sqlite_writer;
 mod store;
+mod tree;
 mod verify;
 mod writer;
 
 pub use encoding::{AuditRecord, GENESIS_HASH, decode_body, encode_body, format_time, record_hash, truncate_time};
 pub use error::AuditError;
+pub use export::{EXPORT_FORMAT, ExportSummary, verify_export};
+pub use proofs::{ConsistencyProof, InclusionProof};
+pub use prune::{PrunePlan, PruneRule};
 pub use reader::{AuditReader, SearchFilter};
-pub use store::StoreUrl;
+pub use store::{StoreUrl, StoredCheckpoint};
 pub use verify::{BreakReason, Broken, VerifyReport};
-pub use writer::{AuditLog, AuditOptions, CommitStats, Durable, StoreHealth};
+pub use writer::{AuditLog, AuditOptions, CommitStats, Durable, StoreHealth, checkpoint_origin};

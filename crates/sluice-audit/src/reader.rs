@@ -5,6 +5,7 @@
 //! Does not: write, or check the chain (see `verify`, which it hosts).
 
 use chrono::{DateTime, Utc};
+use sluice_evidence::VerifierKey;
 use tokio::sync::Mutex;
 
 use crate::AuditError;
@@ -39,6 +40,8 @@ pub struct AuditReader {
     pub(crate) store: Mutex<Store>,
     /// Seqs per verify page; see [`AuditReader::with_page_size`].
     pub(crate) page_seqs: i64,
+    /// Checks checkpoints in verify; see [`AuditReader::with_checkpoint_key`].
+    pub(crate) checkpoint_key: Option<VerifierKey>,
 }
 
 impl AuditReader {
@@ -46,13 +49,21 @@ impl AuditReader {
     pub async fn open(url: &str) -> Result<Self, AuditError> {
         let target = StoreUrl::parse(url, AUDIT_APPLICATION_NAME)?;
         let store = target.connect_reader().await?;
-        Ok(AuditReader { target, store: Mutex::new(store), page_seqs: DEFAULT_PAGE_SEQS })
+        Ok(AuditReader { target, store: Mutex::new(store), page_seqs: DEFAULT_PAGE_SEQS, checkpoint_key: None })
     }
 
     /// How many seqs `verify` reads per query (default 16,384, about 10 MB
     /// held at once). Smaller holds less memory and makes more round trips.
     pub fn with_page_size(mut self, seqs: u32) -> Self {
         self.page_seqs = i64::from(seqs.max(1));
+        self
+    }
+
+    /// Makes `verify` check the stored checkpoints against `key`: the
+    /// public half of the node's `audit.signing_key_file`, obtained
+    /// independently of the store.
+    pub fn with_checkpoint_key(mut self, key: VerifierKey) -> Self {
+        self.checkpoint_key = Some(key);
         self
     }
 
@@ -73,7 +84,7 @@ impl AuditReader {
 }
 
 /// A stored row as an `AuditRecord`, taking seq, time and event from the body.
-fn decode_row(row: StoredRow) -> Result<AuditRecord, AuditError> {
+pub(crate) fn decode_row(row: StoredRow) -> Result<AuditRecord, AuditError> {
     let (seq, time, event) =
         encoding::decode_body(&row.body).map_err(|e| AuditError::Corrupt(format!("record {}: {e}", row.seq)))?;
     Ok(AuditRecord { seq, time, event, prev_hash: row.prev_hash, hash: row.hash })

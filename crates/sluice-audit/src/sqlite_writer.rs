@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use crate::store::{INDEXES, NewRow, SQLITE_SCHEMA, StoredRow};
+use sluice_evidence::Hash;
+
+use crate::store::{INDEXES, NewRow, SQLITE_SCHEMA, StoredCheckpoint, StoredRow, contiguous_blocks, db_seq};
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const INSERT: &str = "INSERT INTO audit_records (seq, time, kind, session_id, principal, connection, body, prev_hash, hash) \
@@ -43,6 +45,27 @@ pub(crate) fn open(path: &Path) -> Result<Connection, String> {
     Ok(conn)
 }
 
+/// Takes the writer's lock on `<path>.lock` (created beside the log), so
+/// only one process writes the file. Released when the file is closed.
+pub(crate) fn lock(path: &Path) -> Result<std::fs::File, String> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    }
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| format!("cannot open {}: {e}", Path::new(&lock_path).display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(crate::writer::ANOTHER_WRITER.into()),
+        Err(std::fs::TryLockError::Error(e)) => Err(format!("cannot lock {}: {e}", Path::new(&lock_path).display())),
+    }
+}
+
 /// The record with the highest seq, if any.
 pub(crate) fn last_row(conn: &Connection) -> Result<Option<StoredRow>, String> {
     conn.query_row("SELECT seq, body, prev_hash, hash FROM audit_records ORDER BY seq DESC LIMIT 1", [], |row| {
@@ -52,15 +75,22 @@ pub(crate) fn last_row(conn: &Connection) -> Result<Option<StoredRow>, String> {
     .map_err(|e| store_refused(&e))
 }
 
-/// Writes `rows` in one transaction: all of them, or none.
-pub(crate) fn insert(conn: &mut Connection, rows: &[NewRow]) -> Result<(), String> {
+/// Writes `rows`, their payloads and the roots of the blocks they complete,
+/// and deletes the payloads of `pruned` (seqs), in one transaction: all of
+/// it, or none.
+pub(crate) fn insert(
+    conn: &mut Connection,
+    rows: &[NewRow],
+    blocks: &[(u64, Hash)],
+    pruned: &[u64],
+) -> Result<(), String> {
     let tx = conn.transaction().map_err(|e| store_refused(&e))?;
     {
         let mut statement = tx.prepare_cached(INSERT).map_err(|e| store_refused(&e))?;
         for row in rows {
             statement
                 .execute(params![
-                    i64::try_from(row.seq).unwrap_or(i64::MAX),
+                    db_seq(row.seq),
                     &*row.time,
                     row.kind,
                     row.session_id,
@@ -71,10 +101,83 @@ pub(crate) fn insert(conn: &mut Connection, rows: &[NewRow]) -> Result<(), Strin
                     row.hash
                 ])
                 .map_err(|e| store_refused(&e))?;
+            if let Some(payload) = &row.payload {
+                tx.prepare_cached("INSERT INTO audit_payloads (seq, payload) VALUES (?1, ?2)")
+                    .and_then(|mut insert| insert.execute(params![db_seq(row.seq), payload]))
+                    .map_err(|e| store_refused(&e))?;
+            }
+        }
+        insert_block_rows(&tx, blocks, "INSERT INTO audit_blocks (block, root) VALUES (?1, ?2)")?;
+        for seq in pruned {
+            tx.prepare_cached("DELETE FROM audit_payloads WHERE seq = ?1")
+                .and_then(|mut delete| delete.execute(params![db_seq(*seq)]))
+                .map_err(|e| store_refused(&e))?;
         }
     }
     // Dropping an uncommitted transaction rolls it back.
     tx.commit().map_err(|e| store_refused(&e))
+}
+
+/// Stores block roots computed outside a record write (a log from before
+/// blocks existed). Existing rows are kept.
+pub(crate) fn insert_blocks(conn: &mut Connection, blocks: &[(u64, Hash)]) -> Result<(), String> {
+    let tx = conn.transaction().map_err(|e| store_refused(&e))?;
+    insert_block_rows(&tx, blocks, "INSERT OR IGNORE INTO audit_blocks (block, root) VALUES (?1, ?2)")?;
+    tx.commit().map_err(|e| store_refused(&e))
+}
+
+/// The checkpoint with the largest size, if any.
+pub(crate) fn latest_checkpoint(conn: &Connection) -> Result<Option<StoredCheckpoint>, String> {
+    conn.query_row("SELECT size, time, root, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1", [], |row| {
+        Ok(StoredCheckpoint {
+            size: row.get::<_, i64>(0)?.max(0) as u64,
+            time: row.get(1)?,
+            root: row.get(2)?,
+            note: row.get(3)?,
+        })
+    })
+    .optional()
+    .map_err(|e| store_refused(&e))
+}
+
+fn insert_block_rows(conn: &Connection, blocks: &[(u64, Hash)], sql: &str) -> Result<(), String> {
+    let mut insert = conn.prepare_cached(sql).map_err(|e| store_refused(&e))?;
+    for (block, root) in blocks {
+        insert.execute(params![db_seq(*block), hex::encode(root)]).map_err(|e| store_refused(&e))?;
+    }
+    Ok(())
+}
+
+/// Stored block roots from block 0 up to the first gap.
+pub(crate) fn blocks(conn: &Connection) -> Result<Vec<Hash>, String> {
+    let mut select = conn
+        .prepare("SELECT block, root FROM audit_blocks WHERE block >= 0 ORDER BY block")
+        .map_err(|e| store_refused(&e))?;
+    let rows = select
+        .query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| store_refused(&e))?;
+    Ok(contiguous_blocks(rows))
+}
+
+/// `(seq, body)` of the records from `first` on, in seq order.
+pub(crate) fn bodies_from(conn: &Connection, first: u64) -> Result<Vec<(i64, String)>, String> {
+    let mut select = conn
+        .prepare("SELECT seq, body FROM audit_records WHERE seq >= ?1 ORDER BY seq")
+        .map_err(|e| store_refused(&e))?;
+    select
+        .query_map(params![db_seq(first)], |row| Ok((row.get(0)?, row.get(1)?)))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| store_refused(&e))
+}
+
+pub(crate) fn insert_checkpoint(conn: &Connection, checkpoint: &StoredCheckpoint) -> Result<(), String> {
+    conn.execute(
+        "INSERT INTO audit_checkpoints (size, time, root, note) VALUES (?1, ?2, ?3, ?4)",
+        params![db_seq(checkpoint.size), checkpoint.time, checkpoint.root, checkpoint.note],
+    )
+    .map(|_| ())
+    .map_err(|e| store_refused(&e))
 }
 
 /// Describes a failed write in words: the store's own message (a trigger's

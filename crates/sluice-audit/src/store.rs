@@ -18,6 +18,7 @@ use sqlx::{AssertSqlSafe, ColumnIndex, Connection, Decode, Row, Type};
 
 use crate::AuditError;
 use crate::reader::SearchFilter;
+use sluice_evidence::Hash;
 
 /// Rows per multi-row INSERT. Batches are split into one statement of this
 /// size per full chunk, then powers of two for the rest, so a connection
@@ -41,6 +42,21 @@ pub(crate) struct NewRow {
     pub body: String,
     pub prev_hash: String,
     pub hash: String,
+    /// Bytes kept beside the record (a recording chunk), in `audit_payloads`.
+    pub payload: Option<Vec<u8>>,
+}
+
+/// A signed checkpoint as stored in `audit_checkpoints`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct StoredCheckpoint {
+    /// Leaves (records) the checkpoint covers: records 1..=size.
+    pub size: u64,
+    /// When it was signed, RFC 3339 UTC.
+    pub time: String,
+    /// The RFC 9162 root of the first `size` leaves, lowercase hex.
+    pub root: String,
+    /// The C2SP signed note (checkpoint text, blank line, signature line).
+    pub note: String,
 }
 
 /// A record as read back for search or the chain head: what an
@@ -136,16 +152,26 @@ impl StoreUrl {
     }
 }
 
-pub(crate) const SQLITE_SCHEMA: &[&str] =
-    &["CREATE TABLE IF NOT EXISTS audit_records (seq INTEGER PRIMARY KEY, time TEXT, kind TEXT, \
+pub(crate) const SQLITE_SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS audit_records (seq INTEGER PRIMARY KEY, time TEXT, kind TEXT, \
      session_id TEXT, principal TEXT, connection TEXT, body TEXT NOT NULL, prev_hash TEXT NOT NULL, \
-     hash TEXT NOT NULL)"];
+     hash TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS audit_payloads (seq INTEGER PRIMARY KEY, payload BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS audit_blocks (block INTEGER PRIMARY KEY, root TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS audit_checkpoints (size INTEGER PRIMARY KEY, time TEXT NOT NULL, \
+     root TEXT NOT NULL, note TEXT NOT NULL)",
+];
 /// `time` sorts bytewise (`COLLATE "C"`) whatever the database's locale, so
 /// `time >= $since` and its index follow the RFC 3339 text order.
-const POSTGRES_SCHEMA: &[&str] =
-    &["CREATE TABLE IF NOT EXISTS audit_records (seq BIGINT PRIMARY KEY, time TEXT COLLATE \"C\", kind TEXT, \
+const POSTGRES_SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS audit_records (seq BIGINT PRIMARY KEY, time TEXT COLLATE \"C\", kind TEXT, \
      session_id TEXT, principal TEXT, connection TEXT, body TEXT NOT NULL, prev_hash TEXT NOT NULL, \
-     hash TEXT NOT NULL)"];
+     hash TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS audit_payloads (seq BIGINT PRIMARY KEY, payload BYTEA NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS audit_blocks (block BIGINT PRIMARY KEY, root TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS audit_checkpoints (size BIGINT PRIMARY KEY, time TEXT NOT NULL, \
+     root TEXT NOT NULL, note TEXT NOT NULL)",
+];
 /// Search indexes; `seq` last so "newest N for this principal" is an index
 /// walk. No index on `session_id`: with many sessions active at once each
 /// record lands on a different index page, and that cost half the write rate
@@ -226,7 +252,24 @@ where
     Ok((count.max(0) as u64, max.max(0) as u64))
 }
 
-fn db_seq(seq: u64) -> i64 {
+/// Block roots from rows sorted by block, up to the first gap or bad root.
+pub(crate) fn contiguous_blocks(rows: Vec<(i64, String)>) -> Vec<Hash> {
+    let mut blocks = Vec::with_capacity(rows.len());
+    for (block, root) in rows {
+        let mut hash = [0u8; 32];
+        if block != blocks.len() as i64 || hex::decode_to_slice(&root, &mut hash).is_err() {
+            break;
+        }
+        blocks.push(hash);
+    }
+    blocks
+}
+
+fn stored_checkpoint((size, time, root, note): (i64, String, String, String)) -> StoredCheckpoint {
+    StoredCheckpoint { size: size.max(0) as u64, time, root, note }
+}
+
+pub(crate) fn db_seq(seq: u64) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
 }
 
@@ -267,6 +310,19 @@ impl Store {
         Ok(count > 0)
     }
 
+    /// Takes the session-level advisory lock that marks the log's one
+    /// writer (PostgreSQL only); `false` if another session holds it.
+    pub(crate) async fn try_writer_lock(&mut self) -> Result<bool, sqlx::Error> {
+        match self {
+            Store::Postgres(c) => {
+                sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext('sluice-audit-writer'))")
+                    .fetch_one(&mut *c)
+                    .await
+            }
+            Store::Sqlite(_) => Ok(true),
+        }
+    }
+
     pub(crate) async fn ping(&mut self) -> Result<(), sqlx::Error> {
         on_conn!(self, c => c.ping().await)
     }
@@ -287,8 +343,15 @@ impl Store {
         })
     }
 
-    /// Writes `rows` in one transaction: all of them or, on error, none.
-    pub(crate) async fn insert(&mut self, rows: &[NewRow]) -> Result<(), sqlx::Error> {
+    /// Writes `rows`, their payloads and the roots of the blocks they
+    /// complete, and deletes the payloads of `pruned` (seqs), in one
+    /// transaction: all of it or, on error, none.
+    pub(crate) async fn insert(
+        &mut self,
+        rows: &[NewRow],
+        blocks: &[(u64, Hash)],
+        pruned: &[u64],
+    ) -> Result<(), sqlx::Error> {
         let statements = match self {
             Store::Sqlite(_) => &*SQLITE_INSERTS,
             Store::Postgres(_) => &*POSTGRES_INSERTS,
@@ -296,35 +359,153 @@ impl Store {
         let plan = insert_plan(statements, rows);
         on_conn!(self, c => {
             let mut tx = c.begin().await?;
-            let mut failure = None;
-            for (sql, run) in &plan {
-                let mut query = sqlx::query(AssertSqlSafe(sql.clone()));
-                for row in *run {
-                    query = query
-                        .bind(db_seq(row.seq))
-                        .bind(&*row.time)
-                        .bind(row.kind)
-                        .bind(row.session_id.as_deref())
-                        .bind(row.principal.as_deref())
-                        .bind(row.connection.as_deref())
-                        .bind(row.body.as_str())
-                        .bind(row.prev_hash.as_str())
-                        .bind(row.hash.as_str());
+            let written = async {
+                for (sql, run) in &plan {
+                    let mut query = sqlx::query(AssertSqlSafe(sql.clone()));
+                    for row in *run {
+                        query = query
+                            .bind(db_seq(row.seq))
+                            .bind(&*row.time)
+                            .bind(row.kind)
+                            .bind(row.session_id.as_deref())
+                            .bind(row.principal.as_deref())
+                            .bind(row.connection.as_deref())
+                            .bind(row.body.as_str())
+                            .bind(row.prev_hash.as_str())
+                            .bind(row.hash.as_str());
+                    }
+                    query.execute(&mut *tx).await?;
                 }
-                if let Err(e) = query.execute(&mut *tx).await {
-                    failure = Some(e);
-                    break;
+                for row in rows {
+                    if let Some(payload) = &row.payload {
+                        sqlx::query("INSERT INTO audit_payloads (seq, payload) VALUES ($1, $2)")
+                            .bind(db_seq(row.seq))
+                            .bind(payload.as_slice())
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                 }
+                for (block, root) in blocks {
+                    sqlx::query("INSERT INTO audit_blocks (block, root) VALUES ($1, $2)")
+                        .bind(db_seq(*block))
+                        .bind(hex::encode(root))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                for seq in pruned {
+                    sqlx::query("DELETE FROM audit_payloads WHERE seq = $1").bind(db_seq(*seq)).execute(&mut *tx).await?;
+                }
+                Ok::<(), sqlx::Error>(())
             }
-            match failure {
-                Some(e) => {
+            .await;
+            match written {
+                Err(e) => {
                     if let Err(rollback) = tx.rollback().await {
                         tracing::debug!(error = %rollback, "rollback after a failed audit write failed");
                     }
                     Err(e)
                 }
-                None => tx.commit().await,
+                Ok(()) => tx.commit().await,
             }
+        })
+    }
+
+    /// Stores block roots computed outside a record write (when a log from
+    /// before blocks existed is opened). Existing rows are kept.
+    pub(crate) async fn insert_blocks(&mut self, blocks: &[(u64, Hash)]) -> Result<(), sqlx::Error> {
+        on_conn!(self, c => {
+            let mut tx = c.begin().await?;
+            for (block, root) in blocks {
+                sqlx::query("INSERT INTO audit_blocks (block, root) VALUES ($1, $2) ON CONFLICT (block) DO NOTHING")
+                    .bind(db_seq(*block))
+                    .bind(hex::encode(root))
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await
+        })
+    }
+
+    pub(crate) async fn insert_checkpoint(&mut self, checkpoint: &StoredCheckpoint) -> Result<(), sqlx::Error> {
+        const SQL: &str = "INSERT INTO audit_checkpoints (size, time, root, note) VALUES ($1, $2, $3, $4)";
+        on_conn!(self, c => {
+            sqlx::query(SQL)
+                .bind(db_seq(checkpoint.size))
+                .bind(checkpoint.time.as_str())
+                .bind(checkpoint.root.as_str())
+                .bind(checkpoint.note.as_str())
+                .execute(&mut *c)
+                .await
+                .map(|_| ())
+        })
+    }
+
+    /// Stored block roots from block 0 up to the first gap, at most `limit`.
+    pub(crate) async fn blocks(&mut self, limit: u64) -> Result<Vec<Hash>, sqlx::Error> {
+        const SQL: &str = "SELECT block, root FROM audit_blocks WHERE block >= 0 AND block < $1 ORDER BY block";
+        let rows: Vec<(i64, String)> = on_conn!(self, c => {
+            sqlx::query_as(SQL).bind(db_seq(limit)).fetch_all(&mut *c).await?
+        });
+        Ok(contiguous_blocks(rows))
+    }
+
+    /// `(seq, body)` of the records with `first <= seq <= last`, in seq order.
+    pub(crate) async fn bodies(&mut self, first: u64, last: u64) -> Result<Vec<(i64, String)>, sqlx::Error> {
+        const SQL: &str = "SELECT seq, body FROM audit_records WHERE seq >= $1 AND seq <= $2 ORDER BY seq";
+        on_conn!(self, c => {
+            sqlx::query_as(SQL).bind(db_seq(first)).bind(db_seq(last)).fetch_all(&mut *c).await
+        })
+    }
+
+    /// Records after `after`, in seq order, at most `limit`.
+    pub(crate) async fn records_after(&mut self, after: u64, limit: u64) -> Result<Vec<StoredRow>, sqlx::Error> {
+        let sql = format!("SELECT {RECORD_COLUMNS} FROM audit_records WHERE seq > $1 ORDER BY seq LIMIT $2");
+        on_conn!(self, c => {
+            let rows = sqlx::query(AssertSqlSafe(sql)).bind(db_seq(after)).bind(db_seq(limit)).fetch_all(&mut *c).await?;
+            rows.iter().map(stored_row).collect()
+        })
+    }
+
+    /// Checkpoints with a size above `after`, smallest first, at most `limit`.
+    pub(crate) async fn checkpoints(&mut self, after: u64, limit: u64) -> Result<Vec<StoredCheckpoint>, sqlx::Error> {
+        const SQL: &str = "SELECT size, time, root, note FROM audit_checkpoints WHERE size > $1 ORDER BY size LIMIT $2";
+        let rows: Vec<(i64, String, String, String)> = on_conn!(self, c => {
+            sqlx::query_as(SQL).bind(db_seq(after)).bind(db_seq(limit)).fetch_all(&mut *c).await?
+        });
+        Ok(rows.into_iter().map(stored_checkpoint).collect())
+    }
+
+    /// The checkpoint with the largest size, if any.
+    pub(crate) async fn latest_checkpoint(&mut self) -> Result<Option<StoredCheckpoint>, sqlx::Error> {
+        const SQL: &str = "SELECT size, time, root, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1";
+        let row: Option<(i64, String, String, String)> = on_conn!(self, c => {
+            sqlx::query_as(SQL).fetch_optional(&mut *c).await?
+        });
+        Ok(row.map(stored_checkpoint))
+    }
+
+    /// Recording chunks of `connection` sequenced before `cutoff` whose
+    /// payloads are still stored: `(seq, time, payload bytes)`, in seq order.
+    pub(crate) async fn expired_payloads(
+        &mut self,
+        connection: &str,
+        cutoff: &str,
+    ) -> Result<Vec<(i64, String, i64)>, sqlx::Error> {
+        const SQL: &str = "SELECT r.seq, r.time, CAST(length(p.payload) AS BIGINT) FROM audit_records r \
+                           JOIN audit_payloads p ON p.seq = r.seq \
+                           WHERE r.kind = 'recording_chunk' AND r.connection = $1 AND r.time < $2 ORDER BY r.seq";
+        on_conn!(self, c => {
+            let rows: Vec<(i64, String, i64)> =
+                sqlx::query_as(SQL).bind(connection).bind(cutoff).fetch_all(&mut *c).await?;
+            Ok(rows)
+        })
+    }
+
+    /// The payload stored beside record `seq`, if any.
+    pub(crate) async fn payload(&mut self, seq: u64) -> Result<Option<Vec<u8>>, sqlx::Error> {
+        const SQL: &str = "SELECT payload FROM audit_payloads WHERE seq = $1";
+        on_conn!(self, c => {
+            sqlx::query_scalar(SQL).bind(db_seq(seq)).fetch_optional(&mut *c).await
         })
     }
 

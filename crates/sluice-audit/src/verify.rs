@@ -1,13 +1,16 @@
-//! Verify: re-derive the chain from the stored rows and name the first break.
+//! Verify: re-derive the chain and the Merkle tree from the records, check
+//! them against the signed checkpoints, and name the first break.
 //!
-//! Owns: `VerifyReport`, `Broken`, `BreakReason`, and the page-by-page check
-//! of seq continuity, prev-hash links, record hashes and index columns; also
-//! the list of requests without an outcome.
-//! Does not: repair anything, or prove that the newest records were not cut
-//! off (only a checkpoint of the head kept elsewhere can show that; compare
-//! `head_hash` and `records` with one).
+//! Owns: `VerifyReport`, `Broken`, `BreakReason`, and [`ChainCheck`], the
+//! record-by-record check shared by the live store (page by page) and an
+//! export (`export`): seq continuity, prev-hash links, record hashes, index
+//! columns, the tree root at every checkpoint, checkpoint signatures, the
+//! tail a checkpoint covers, and recording payloads against their records'
+//! hashes; also the list of requests without an outcome.
+//! Does not: repair anything. Without a checkpoint key, checkpoints are not
+//! checked (a cut tail or a consistently rewritten log then goes unseen).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use serde::Serialize;
@@ -16,6 +19,9 @@ use crate::AuditError;
 use crate::encoding::{self, BodyIndex, GENESIS_HASH, Text};
 use crate::reader::AuditReader;
 use crate::scan::{Frames, RowView};
+use sha2::{Digest, Sha256};
+use sluice_evidence::{Checkpoint, MerkleLog, VerifierKey, leaf_hash};
+use sluice_model::AuditEvent;
 
 /// The result of a verify run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -30,6 +36,15 @@ pub struct VerifyReport {
     /// the intact records), in seq order. "Outcome unknown": Sluice stopped
     /// in between. Not a sign of tampering.
     pub incomplete_requests: Vec<String>,
+    /// Signed checkpoints whose signature and root matched the records.
+    pub checkpoints_verified: u64,
+    /// The RFC 9162 root of the intact records, hex.
+    pub tree_root: String,
+    /// Recording payloads whose bytes matched their record's hash.
+    pub payloads_verified: u64,
+    /// Recording payloads deleted by retention, as `payloads_pruned`
+    /// records say (their chunk records still verify).
+    pub payloads_pruned: u64,
 }
 
 /// Where the chain breaks and why.
@@ -56,6 +71,22 @@ pub enum BreakReason {
     IndexMismatch { column: String, column_value: Option<String>, body_value: Option<String> },
     /// The body is not a readable record.
     Unreadable { error: String },
+    /// The records up to a checkpoint do not hash to the root it signed:
+    /// the log was rewritten (hashes and all) at or before this record.
+    CheckpointMismatch { checkpoint_size: u64, checkpoint_time: String, signed_root: String, computed_root: String },
+    /// A signed checkpoint covers records the log no longer has: the tail
+    /// from this record on was removed.
+    Truncated { checkpoint_size: u64, checkpoint_time: String },
+    /// A checkpoint that is not validly signed by the expected key.
+    BadCheckpoint { checkpoint_size: Option<u64>, error: String },
+    /// An export holds this record, but after a later one (at this line of
+    /// `records.jsonl`): records were reordered.
+    Reordered { found_at_line: u64 },
+    /// A recording chunk's payload is gone although no prune record
+    /// released it.
+    PayloadMissing,
+    /// A recording chunk's payload does not hash to what its record holds.
+    PayloadMismatch { stored: String, computed: String },
 }
 
 impl fmt::Display for Broken {
@@ -83,18 +114,61 @@ impl fmt::Display for Broken {
                 "record {seq}: index column `{column}` differs from the body ({column_value:?} vs {body_value:?})"
             ),
             BreakReason::Unreadable { error } => write!(f, "record {seq}: body unreadable: {error}"),
+            BreakReason::CheckpointMismatch { checkpoint_size, checkpoint_time, signed_root, computed_root } => write!(
+                f,
+                "records 1..={checkpoint_size} hash to root {computed_root}, but the checkpoint of {checkpoint_time} \
+                 signed {signed_root}: a record at or before {seq} was rewritten along with its chain hashes"
+            ),
+            BreakReason::Truncated { checkpoint_size, checkpoint_time } => write!(
+                f,
+                "records {seq}..={checkpoint_size} are missing: the checkpoint of {checkpoint_time} signed \
+                 {checkpoint_size} records (the tail was cut)"
+            ),
+            BreakReason::BadCheckpoint { checkpoint_size, error } => match checkpoint_size {
+                Some(size) => write!(f, "the checkpoint of size {size} is not valid: {error}"),
+                None => write!(f, "a checkpoint is not valid: {error}"),
+            },
+            BreakReason::Reordered { found_at_line } => {
+                write!(f, "record {seq} is out of order: it comes later, at line {found_at_line} (reordered)")
+            }
+            BreakReason::PayloadMissing => {
+                write!(f, "record {seq}: its recording chunk's payload is missing (deleted without a prune record)")
+            }
+            BreakReason::PayloadMismatch { stored, computed } => write!(
+                f,
+                "record {seq}: its recording chunk's payload hashes to {computed}, the record says {stored} (altered)"
+            ),
         }
     }
 }
 
 impl AuditReader {
     /// Checks every record in seq order, a page at a time, up to the highest
-    /// seq present when it starts. Stops at the first break. `progress` is
-    /// called after each page with (checked, total).
+    /// seq present when it starts, then the recording payloads. With a
+    /// checkpoint key ([`AuditReader::with_checkpoint_key`]) also every
+    /// stored checkpoint: its signature, its root, and that no record it
+    /// covers is gone. Stops at the first break. `progress` is called after
+    /// each page with (checked, total).
     pub async fn verify(&self, mut progress: impl FnMut(u64, u64)) -> Result<VerifyReport, AuditError> {
         let mut store = self.store.lock().await;
         let (total, max_seq) = store.extent().await.map_err(|e| self.query_error(e))?;
-        let mut chain = ChainCheck::new();
+        let (checkpoints, bad_checkpoint) = match &self.checkpoint_key {
+            None => (Vec::new(), None),
+            Some(key) => {
+                let notes: Vec<String> = store
+                    .checkpoints(0, u64::MAX)
+                    .await
+                    .map_err(|e| self.query_error(e))?
+                    .into_iter()
+                    .map(|c| c.note)
+                    .collect();
+                match verified_checkpoints(&notes, key) {
+                    Ok(checkpoints) => (checkpoints, None),
+                    Err(broken) => (Vec::new(), Some(broken)),
+                }
+            }
+        };
+        let mut chain = ChainCheck::new(checkpoints);
         let max_seq = i64::try_from(max_seq).unwrap_or(i64::MAX);
         // The first range has no lower bound: a row forged below seq 1 must
         // be seen too.
@@ -135,28 +209,61 @@ impl AuditReader {
         if chain.broken.is_none() && i64::try_from(chain.next_seq).unwrap_or(i64::MAX) <= max_seq {
             chain.broken = Some(Broken { seq: chain.next_seq, reason: BreakReason::Missing });
         }
+        chain.finish_records();
+        for (seq, sha256) in chain.chunks() {
+            if chain.is_broken() {
+                break;
+            }
+            let payload = store.payload(seq).await.map_err(|e| self.query_error(e))?;
+            chain.check_payload(seq, &sha256, payload.as_deref());
+        }
+        if let Some(bad) = bad_checkpoint {
+            chain.set_broken(bad);
+        }
         Ok(chain.report())
     }
 }
 
-/// The running state of a verify: what the next record must link to.
+/// The running state of a verify: what the next record must link to, the
+/// tree so far, and the checkpoints still ahead.
 pub(crate) struct ChainCheck {
     records: u64,
     next_seq: u64,
     head_hash: String,
     head_raw: [u8; 32],
+    tree: MerkleLog,
+    /// Verified checkpoints by size, smallest first; `next_checkpoint` is
+    /// the first one the records have not reached yet.
+    checkpoints: Vec<Checkpoint>,
+    next_checkpoint: usize,
+    /// Recording chunks seen: (seq, payload SHA-256 in hex).
+    chunks: Vec<(u64, String)>,
+    payloads_verified: u64,
+    /// Chunk seqs whose payloads a `payloads_pruned` record released.
+    released: HashSet<u64>,
+    payloads_pruned: u64,
     /// Open requests: id → seq of the request record.
     open_requests: HashMap<String, u64>,
     broken: Option<Broken>,
 }
 
 impl ChainCheck {
-    pub(crate) fn new() -> Self {
+    /// A check against `checkpoints` (already signature-checked, see
+    /// [`verified_checkpoints`]).
+    pub(crate) fn new(mut checkpoints: Vec<Checkpoint>) -> Self {
+        checkpoints.sort_by_key(|c| c.size);
         ChainCheck {
             records: 0,
             next_seq: 1,
             head_hash: GENESIS_HASH.to_owned(),
             head_raw: [0; 32],
+            tree: MerkleLog::new(),
+            checkpoints,
+            next_checkpoint: 0,
+            chunks: Vec::new(),
+            payloads_verified: 0,
+            released: HashSet::new(),
+            payloads_pruned: 0,
             open_requests: HashMap::new(),
             broken: None,
         }
@@ -170,58 +277,142 @@ impl ChainCheck {
         // Usually already in order, which this sort sees in one pass.
         rows.sort_by_key(|row| row.seq);
         for row in rows {
-            self.check_row(row)?;
+            self.check_record(row.seq, row.body, Some(row.prev_hash), row.hash, Some(&row))?;
         }
         Ok(())
     }
 
-    fn check_row(&mut self, row: RowView<'_>) -> Result<(), Broken> {
+    /// Checks the next record: its seq, its link (`prev_hash` where the
+    /// source stores it), its hash, its index columns (where the source has
+    /// them), then adds its leaf and compares the root at a checkpoint.
+    pub(crate) fn check_record(
+        &mut self,
+        found_seq: i64,
+        body: &str,
+        prev_hash: Option<&str>,
+        hash: &str,
+        columns: Option<&RowView<'_>>,
+    ) -> Result<(), Broken> {
         let seq = self.next_seq;
         let broken = |reason| Broken { seq, reason };
         let expected = i64::try_from(seq).unwrap_or(i64::MAX);
-        if row.seq < expected {
-            // Only a row outside the chain (seq below 1) can come before.
-            return Err(broken(BreakReason::Inserted { found_seq: row.seq }));
+        if found_seq < expected {
+            // Only a row outside the chain (seq below 1), or a repeated or
+            // reordered record in an export, can come before.
+            return Err(broken(BreakReason::Inserted { found_seq }));
         }
-        if row.seq > expected {
-            // Rows come in seq order, so a higher seq means `seq` is absent.
+        if found_seq > expected {
+            // Records come in seq order, so a higher seq means `seq` is absent.
             return Err(broken(BreakReason::Missing));
         }
-        if row.prev_hash != self.head_hash {
+        if let Some(prev_hash) = prev_hash.filter(|p| *p != self.head_hash) {
             return Err(broken(BreakReason::PrevHashMismatch {
                 expected: self.head_hash.clone(),
-                found: row.prev_hash.to_owned(),
+                found: prev_hash.to_owned(),
             }));
         }
-        let computed = encoding::chain_digest(&self.head_raw, row.body);
+        let computed = encoding::chain_digest(&self.head_raw, body);
         let mut stored_raw = [0u8; 32];
-        if hex::decode_to_slice(row.hash, &mut stored_raw).is_err() || stored_raw != computed {
-            return Err(broken(BreakReason::HashMismatch {
-                stored: row.hash.to_owned(),
-                computed: hex::encode(computed),
+        if hex::decode_to_slice(hash, &mut stored_raw).is_err() || stored_raw != computed {
+            return Err(broken(BreakReason::HashMismatch { stored: hash.to_owned(), computed: hex::encode(computed) }));
+        }
+        let index = BodyIndex::parse(body).map_err(|e| broken(BreakReason::Unreadable { error: e.to_string() }))?;
+        if index.seq != seq {
+            return Err(broken(BreakReason::IndexMismatch {
+                column: "seq".into(),
+                column_value: Some(seq.to_string()),
+                body_value: Some(index.seq.to_string()),
             }));
         }
-        let index = BodyIndex::parse(row.body).map_err(|e| broken(BreakReason::Unreadable { error: e.to_string() }))?;
-        if let Some(reason) = index_mismatch(&row, &index) {
+        if let Some(reason) = columns.and_then(|row| index_mismatch(row, &index)) {
             return Err(broken(reason));
         }
-        if let Some(request_id) = &index.event.request_id {
-            match index.event.kind.as_str() {
-                "request" => {
-                    self.open_requests.insert(request_id.as_str().to_owned(), seq);
-                }
-                "outcome" => {
-                    self.open_requests.remove(request_id.as_str());
-                }
-                _ => {}
+        match (index.event.kind.as_str(), &index.event.request_id, &index.event.payload_sha256) {
+            ("request", Some(request_id), _) => {
+                self.open_requests.insert(request_id.as_str().to_owned(), seq);
             }
+            ("outcome", Some(request_id), _) => {
+                self.open_requests.remove(request_id.as_str());
+            }
+            ("recording_chunk", _, Some(sha256)) => self.chunks.push((seq, sha256.as_str().to_owned())),
+            ("payloads_pruned", _, _) => match encoding::decode_body(body) {
+                Ok((_, _, AuditEvent::PayloadsPruned(pruned))) => self.released.extend(pruned.seqs),
+                _ => return Err(broken(BreakReason::Unreadable { error: "not a payloads_pruned record".into() })),
+            },
+            _ => {}
+        }
+        self.tree.append(leaf_hash(body.as_bytes()));
+        if let Some(checkpoint) = self.checkpoints.get(self.next_checkpoint).filter(|c| c.size == self.tree.size()) {
+            let root = self.tree.root();
+            if root != checkpoint.root {
+                return Err(broken(BreakReason::CheckpointMismatch {
+                    checkpoint_size: checkpoint.size,
+                    checkpoint_time: checkpoint.time.to_rfc3339(),
+                    signed_root: hex::encode(checkpoint.root),
+                    computed_root: hex::encode(root),
+                }));
+            }
+            self.next_checkpoint += 1;
         }
         self.records += 1;
         self.next_seq += 1;
         self.head_raw = stored_raw;
         self.head_hash.clear();
-        self.head_hash.push_str(row.hash);
+        self.head_hash.push_str(hash);
         Ok(())
+    }
+
+    /// After the last record: a checkpoint beyond it means the tail was cut.
+    pub(crate) fn finish_records(&mut self) {
+        if self.broken.is_some() {
+            return;
+        }
+        if let Some(checkpoint) = self.checkpoints.get(self.next_checkpoint) {
+            self.broken = Some(Broken {
+                seq: self.next_seq,
+                reason: BreakReason::Truncated {
+                    checkpoint_size: checkpoint.size,
+                    checkpoint_time: checkpoint.time.to_rfc3339(),
+                },
+            });
+        }
+    }
+
+    pub(crate) fn is_broken(&self) -> bool {
+        self.broken.is_some()
+    }
+
+    pub(crate) fn set_broken(&mut self, broken: Broken) {
+        self.broken.get_or_insert(broken);
+    }
+
+    /// The recording chunks seen, `(seq, payload SHA-256)`, for the caller
+    /// to check with [`ChainCheck::check_payload`].
+    pub(crate) fn chunks(&self) -> Vec<(u64, String)> {
+        self.chunks.clone()
+    }
+
+    /// Checks one chunk's payload (`None`: not found) against its record.
+    pub(crate) fn check_payload(&mut self, seq: u64, expected_sha256: &str, payload: Option<&[u8]>) {
+        if self.broken.is_some() {
+            return;
+        }
+        let reason = match payload {
+            None if self.released.contains(&seq) => {
+                self.payloads_pruned += 1;
+                return;
+            }
+            None => BreakReason::PayloadMissing,
+            Some(bytes) => {
+                let computed = hex::encode(Sha256::digest(bytes));
+                if computed == expected_sha256 {
+                    self.payloads_verified += 1;
+                    return;
+                }
+                BreakReason::PayloadMismatch { stored: expected_sha256.to_owned(), computed }
+            }
+        };
+        self.broken = Some(Broken { seq, reason });
     }
 
     pub(crate) fn report(self) -> VerifyReport {
@@ -232,8 +423,50 @@ impl ChainCheck {
             head_hash: self.head_hash,
             broken: self.broken,
             incomplete_requests: open.into_iter().map(|(_, id)| id).collect(),
+            checkpoints_verified: self.next_checkpoint as u64,
+            tree_root: hex::encode(self.tree.root()),
+            payloads_verified: self.payloads_verified,
+            payloads_pruned: self.payloads_pruned,
         }
     }
+}
+
+/// Parses and checks signed checkpoint notes against `key`: each must be
+/// signed by it, name this key's log (`sluice/<log id>`), and sizes must
+/// grow with time. The first bad one is the error.
+pub(crate) fn verified_checkpoints(notes: &[String], key: &VerifierKey) -> Result<Vec<Checkpoint>, Broken> {
+    let origin = crate::checkpoint_origin(&key.log_id());
+    let mut checkpoints: Vec<Checkpoint> = Vec::with_capacity(notes.len());
+    for note in notes {
+        let bad = |error: String, size: Option<u64>| Broken {
+            seq: size.unwrap_or(0),
+            reason: BreakReason::BadCheckpoint { checkpoint_size: size, error },
+        };
+        let checkpoint = Checkpoint::parse_and_verify(note, key).map_err(|e| bad(e.to_string(), None))?;
+        if checkpoint.origin != origin {
+            return Err(bad(
+                format!("it is for log {:?}, not {origin:?} (the log of this key)", checkpoint.origin),
+                Some(checkpoint.size),
+            ));
+        }
+        checkpoints.push(checkpoint);
+    }
+    checkpoints.sort_by_key(|c| c.size);
+    for pair in checkpoints.windows(2) {
+        if pair[0].size == pair[1].size || pair[0].time > pair[1].time {
+            return Err(Broken {
+                seq: pair[1].size,
+                reason: BreakReason::BadCheckpoint {
+                    checkpoint_size: Some(pair[1].size),
+                    error: format!(
+                        "it is not newer than the checkpoint of size {} ({} vs {})",
+                        pair[0].size, pair[1].time, pair[0].time
+                    ),
+                },
+            });
+        }
+    }
+    Ok(checkpoints)
 }
 
 /// The first column whose copy differs from the body, if any.

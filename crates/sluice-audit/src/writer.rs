@@ -31,20 +31,26 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use sluice_model::AuditEvent;
+use sluice_evidence::{Checkpoint, Hash, SigningKey};
+use sluice_model::{AuditEvent, PayloadsPruned};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::AuditError;
 use crate::encoding::{self, GENESIS_HASH};
 use crate::error::store_unavailable;
+use crate::prune::PrunePlan;
 use crate::sqlite_writer;
-use crate::store::{AUDIT_APPLICATION_NAME, NewRow, Store, StoreUrl, StoredRow};
+use crate::store::{AUDIT_APPLICATION_NAME, NewRow, Store, StoreUrl, StoredCheckpoint, StoredRow};
+use crate::tree::{BLOCK_LEAVES, LogTree};
 
-/// How the writer batches, and who hears about commits.
+/// How the writer batches, signs, and who hears about commits.
 #[derive(Clone)]
 pub struct AuditOptions {
     /// Most records in one transaction. At least 1.
     pub max_batch: usize,
+    /// Signs checkpoints ([`AuditLog::checkpoint`]); without it no
+    /// checkpoint is made (the tree is still kept, so one can be signed later).
+    pub signing_key: Option<Arc<SigningKey>>,
     /// Called by the writer after each successful commit (for metrics). Keep
     /// it cheap: the next batch waits for it.
     pub on_commit: Option<Arc<dyn Fn(CommitStats) + Send + Sync>>,
@@ -52,7 +58,7 @@ pub struct AuditOptions {
 
 impl Default for AuditOptions {
     fn default() -> Self {
-        AuditOptions { max_batch: 1024, on_commit: None }
+        AuditOptions { max_batch: 1024, signing_key: None, on_commit: None }
     }
 }
 
@@ -60,6 +66,7 @@ impl fmt::Debug for AuditOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuditOptions")
             .field("max_batch", &self.max_batch)
+            .field("signing_key", &self.signing_key.as_ref().map(|k| k.name().to_owned()))
             .field("on_commit", &self.on_commit.as_ref().map(|_| "Fn(CommitStats)"))
             .finish()
     }
@@ -88,6 +95,10 @@ pub enum StoreHealth {
 /// What the writer receives.
 enum Command {
     Append(Pending),
+    /// Sign and store a checkpoint of everything committed so far.
+    Checkpoint(oneshot::Sender<Result<Option<StoredCheckpoint>, AuditError>>),
+    /// Delete payloads and record that, in one transaction.
+    Prune(Vec<PrunePlan>, oneshot::Sender<Result<Vec<u64>, AuditError>>),
     /// Stop accepting; write what is queued; stop.
     Shutdown,
 }
@@ -102,12 +113,15 @@ struct Pending {
     session_id: Option<String>,
     principal: Option<String>,
     connection: Option<String>,
+    /// Bytes stored beside the record (`audit_payloads`).
+    payload: Option<Vec<u8>>,
     reply: Option<oneshot::Sender<Result<u64, AuditError>>>,
 }
 
 impl Pending {
     fn new(event: &AuditEvent, lazy: bool, reply: Option<oneshot::Sender<Result<u64, AuditError>>>) -> Pending {
         Pending {
+            payload: None,
             lazy,
             event_json: encoding::encode_event(event),
             kind: event.kind(),
@@ -166,7 +180,10 @@ impl AuditLog {
                 target,
                 runtime,
                 store: None,
-                head: None,
+                state: None,
+                signing_key: options.signing_key,
+                sqlite_lock: None,
+                last_checkpoint: None,
                 commands,
                 max_batch: options.max_batch.max(1),
                 on_commit: options.on_commit,
@@ -206,6 +223,35 @@ impl AuditLog {
         if self.queue.send(Command::Append(Pending::new(&event, true, None))).is_err() {
             tracing::warn!(kind = event.kind(), "audit log closed; record dropped");
         }
+    }
+
+    /// Queues a record nothing waits on, with `payload` stored beside it
+    /// (keyed by the record's seq, in the same transaction). The event must
+    /// carry the payload's hash, so the record (the Merkle leaf) commits to it.
+    pub fn append_lazy_with_payload(&self, event: AuditEvent, payload: Vec<u8>) {
+        let mut pending = Pending::new(&event, true, None);
+        pending.payload = Some(payload);
+        if self.queue.send(Command::Append(pending)).is_err() {
+            tracing::warn!(kind = event.kind(), "audit log closed; record dropped");
+        }
+    }
+
+    /// Signs and stores a checkpoint of every record committed so far, after
+    /// the records already queued. `None` when no signing key is configured
+    /// or nothing was added since the last checkpoint.
+    pub async fn checkpoint(&self) -> Result<Option<StoredCheckpoint>, AuditError> {
+        let (reply, receiver) = oneshot::channel();
+        self.queue.send(Command::Checkpoint(reply)).map_err(|_| AuditError::Closed)?;
+        receiver.await.map_err(|_| AuditError::Closed)?
+    }
+
+    /// Deletes the payloads `plans` name and appends one `payloads_pruned`
+    /// record per plan (per 10,000 chunks), in one transaction, after the
+    /// records already queued. Returns the seqs of those records.
+    pub async fn prune(&self, plans: Vec<PrunePlan>) -> Result<Vec<u64>, AuditError> {
+        let (reply, receiver) = oneshot::channel();
+        self.queue.send(Command::Prune(plans, reply)).map_err(|_| AuditError::Closed)?;
+        receiver.await.map_err(|_| AuditError::Closed)?
     }
 
     pub fn health(&self) -> StoreHealth {
@@ -263,6 +309,13 @@ impl Future for Durable {
 /// Last seq and its hash; `(0, GENESIS_HASH)` for an empty log.
 type Head = (u64, String);
 
+/// What the next batch builds on: the chain head and the Merkle tree.
+#[derive(Debug, Clone)]
+struct LogState {
+    head: Head,
+    tree: LogTree,
+}
+
 /// The head from the last row, after checking that the row matches its hash.
 fn check_head(last: Option<StoredRow>) -> Result<Head, AuditError> {
     let Some(row) = last else {
@@ -296,7 +349,13 @@ struct Writer {
     /// `None` after a failure that broke the connection; reconnected lazily.
     store: Option<WriteStore>,
     /// `None` after any failed batch; reloaded from the store before the next.
-    head: Option<Head>,
+    state: Option<LogState>,
+    signing_key: Option<Arc<SigningKey>>,
+    /// Held while the writer runs, so a second writer (another `sluice
+    /// serve`, `sluice audit prune`) on the same SQLite file is refused.
+    sqlite_lock: Option<std::fs::File>,
+    /// The newest stored checkpoint.
+    last_checkpoint: Option<StoredCheckpoint>,
     commands: mpsc::UnboundedReceiver<Command>,
     max_batch: usize,
     on_commit: Option<Arc<dyn Fn(CommitStats) + Send + Sync>>,
@@ -304,17 +363,100 @@ struct Writer {
 }
 
 impl Writer {
-    /// Connects, creates the schema if absent, and loads the chain head.
+    /// Connects, creates the schema if absent, and loads the chain head and
+    /// the tree. Refuses a log whose records end before its newest
+    /// checkpoint (the tail was cut) or whose tree disagrees with it.
     fn open(&mut self) -> Result<(), AuditError> {
-        let open_err = |e: String| AuditError::Open(format!("{}: {e}", self.target.describe()));
-        let store = self.connect().map_err(open_err)?;
-        let store = self.store.insert(store);
-        let last = match store {
-            WriteStore::Sqlite(conn) => sqlite_writer::last_row(conn),
-            WriteStore::Postgres(store) => self.runtime.block_on(store.last_row()).map_err(|e| e.to_string()),
+        let described = self.target.describe();
+        let open_err = |e: String| match e == ANOTHER_WRITER {
+            true => AuditError::WriterBusy(described.clone()),
+            false => AuditError::Open(format!("{described}: {e}")),
         };
-        self.head = Some(check_head(last.map_err(open_err)?)?);
+        if let StoreUrl::Sqlite(options) = &self.target {
+            self.sqlite_lock = Some(sqlite_writer::lock(options.get_filename()).map_err(open_err)?);
+        }
+        let store = self.connect().map_err(open_err)?;
+        self.store = Some(store);
+        let state = self.load_state().map_err(|e| match e {
+            LoadError::Store(reason) => open_err(reason),
+            LoadError::Corrupt(e) => e,
+        })?;
+        let latest = match self.store.as_mut() {
+            Some(WriteStore::Sqlite(conn)) => sqlite_writer::latest_checkpoint(conn),
+            Some(WriteStore::Postgres(store)) => {
+                self.runtime.block_on(store.latest_checkpoint()).map_err(|e| e.to_string())
+            }
+            None => Err("no connection to the store".into()),
+        }
+        .map_err(open_err)?;
+        if let Some(checkpoint) = &latest {
+            if checkpoint.size > state.tree.size() {
+                return Err(AuditError::Corrupt(format!(
+                    "the log holds {} records but its checkpoint of {} signed {} records: records {}..={} were \
+                     removed. Move it aside and run `sluice audit verify` on it",
+                    state.tree.size(),
+                    checkpoint.time,
+                    checkpoint.size,
+                    state.tree.size() + 1,
+                    checkpoint.size
+                )));
+            }
+            if checkpoint.size == state.tree.size() && checkpoint.root != hex::encode(state.tree.root()) {
+                return Err(AuditError::Corrupt(format!(
+                    "the records do not hash to the root the checkpoint of {} signed; the log was altered. \
+                     Move it aside and run `sluice audit verify` on it",
+                    checkpoint.time
+                )));
+            }
+        }
+        self.last_checkpoint = latest;
+        self.state = Some(state);
         Ok(())
+    }
+
+    /// Reads the chain head and rebuilds the tree (see `tree`); stores the
+    /// roots of any blocks it had to recompute.
+    fn load_state(&mut self) -> Result<LogState, LoadError> {
+        let store_err = LoadError::Store;
+        let (last, blocks, later) = match self.store.as_mut() {
+            Some(WriteStore::Sqlite(conn)) => {
+                let last = sqlite_writer::last_row(conn).map_err(store_err)?;
+                let blocks = sqlite_writer::blocks(conn).map_err(store_err)?;
+                let later =
+                    sqlite_writer::bodies_from(conn, blocks.len() as u64 * BLOCK_LEAVES + 1).map_err(store_err)?;
+                (last, blocks, later)
+            }
+            Some(WriteStore::Postgres(store)) => self
+                .runtime
+                .block_on(async {
+                    let last = store.last_row().await?;
+                    let blocks = store.blocks(u64::MAX).await?;
+                    let later = store.bodies(blocks.len() as u64 * BLOCK_LEAVES + 1, u64::MAX).await?;
+                    Ok::<_, sqlx::Error>((last, blocks, later))
+                })
+                .map_err(|e| store_err(store_unavailable(&e)))?,
+            None => return Err(store_err("no connection to the store".into())),
+        };
+        let head = check_head(last).map_err(LoadError::Corrupt)?;
+        let (tree, completed) = LogTree::restore(&blocks, &later).map_err(LoadError::Corrupt)?;
+        if tree.size() != head.0 {
+            return Err(LoadError::Corrupt(AuditError::Corrupt(format!(
+                "the stored block roots cover {} records but the log ends at record {}; run `sluice audit verify`",
+                tree.size(),
+                head.0
+            ))));
+        }
+        if !completed.is_empty() {
+            let stored = match self.store.as_mut() {
+                Some(WriteStore::Sqlite(conn)) => sqlite_writer::insert_blocks(conn, &completed),
+                Some(WriteStore::Postgres(store)) => {
+                    self.runtime.block_on(store.insert_blocks(&completed)).map_err(|e| store_unavailable(&e))
+                }
+                None => Err("no connection to the store".into()),
+            };
+            stored.map_err(store_err)?;
+        }
+        Ok(LogState { head, tree })
     }
 
     fn connect(&self) -> Result<WriteStore, String> {
@@ -322,6 +464,10 @@ impl Writer {
             StoreUrl::Sqlite(options) => sqlite_writer::open(options.get_filename()).map(WriteStore::Sqlite),
             StoreUrl::Postgres(options) => self.runtime.block_on(async {
                 let mut store = Store::connect_postgres_writer(options).await?;
+                // Held by this connection until it closes; a reconnect takes it again.
+                if !store.try_writer_lock().await.map_err(|e| e.to_string())? {
+                    return Err(ANOTHER_WRITER.into());
+                }
                 store.create_schema().await.map_err(|e| e.to_string())?;
                 Ok(WriteStore::Postgres(store))
             }),
@@ -351,6 +497,10 @@ impl Writer {
                 self.commit(&mut batch);
             }
         }
+        // Everything queued is written: sign where the log ends.
+        if let Err(e) = self.checkpoint() {
+            tracing::error!(error = %e, "the shutdown checkpoint was not stored");
+        }
         if let Some(WriteStore::Postgres(store)) = self.store.take() {
             self.runtime.block_on(store.close());
         }
@@ -369,6 +519,19 @@ impl Writer {
     fn take(&mut self, command: Command, batch: &mut Vec<Pending>) {
         match command {
             Command::Append(pending) => batch.push(pending),
+            Command::Checkpoint(reply) => {
+                // What was queued before the request belongs in the checkpoint.
+                if !batch.is_empty() {
+                    self.commit(batch);
+                }
+                let _ = reply.send(self.checkpoint());
+            }
+            Command::Prune(plans, reply) => {
+                if !batch.is_empty() {
+                    self.commit(batch);
+                }
+                let _ = reply.send(self.prune(plans));
+            }
             // Refuse new sends; what is already queued is still received.
             Command::Shutdown => self.commands.close(),
         }
@@ -377,7 +540,7 @@ impl Writer {
     /// Writes one batch and answers its waiters, whatever happens.
     fn commit(&mut self, batch: &mut Vec<Pending>) {
         let records = batch.len();
-        match self.write(batch) {
+        match self.write(batch, &[]) {
             Ok((first_seq, latency)) => {
                 self.health.send_if_modified(|h| {
                     let changed = *h != StoreHealth::Healthy;
@@ -420,52 +583,105 @@ impl Writer {
     /// Sequences, chains and writes the batch in one transaction. Returns the
     /// first seq and how long the write and commit took; advances the head
     /// only on success.
-    fn write(&mut self, batch: &mut [Pending]) -> Result<(u64, Duration), String> {
-        if self.store.is_none() {
-            self.store = Some(self.connect()?);
-        }
-        let head = match &self.head {
-            Some(head) => head.clone(),
-            None => {
-                let last = match self.store.as_mut() {
-                    Some(WriteStore::Sqlite(conn)) => sqlite_writer::last_row(conn),
-                    Some(WriteStore::Postgres(store)) => {
-                        self.runtime.block_on(store.last_row()).map_err(|e| store_unavailable(&e))
-                    }
-                    None => Err("no connection to the store".into()),
-                };
-                match last {
-                    Ok(last) => check_head(last).map_err(|e| e.to_string())?,
-                    Err(reason) => {
-                        self.drop_if_broken();
-                        return Err(reason);
-                    }
-                }
-            }
-        };
-        let rows = chain(&head, batch);
+    fn write(&mut self, batch: &mut [Pending], pruned: &[u64]) -> Result<(u64, Duration), String> {
+        let state = self.current_state()?;
+        let first_seq = state.head.0 + 1;
+        let (rows, blocks, next) = chain(state, batch);
         let started = Instant::now();
         let written = match self.store.as_mut() {
-            Some(WriteStore::Sqlite(conn)) => sqlite_writer::insert(conn, &rows),
+            Some(WriteStore::Sqlite(conn)) => sqlite_writer::insert(conn, &rows, &blocks, pruned),
             Some(WriteStore::Postgres(store)) => {
-                self.runtime.block_on(store.insert(&rows)).map_err(|e| store_unavailable(&e))
+                self.runtime.block_on(store.insert(&rows, &blocks, pruned)).map_err(|e| store_unavailable(&e))
             }
             None => Err("no connection to the store".into()),
         };
         match written {
             Ok(()) => {
-                let latency = started.elapsed();
-                if let Some(last) = rows.into_iter().last() {
-                    self.head = Some((last.seq, last.hash));
-                }
-                Ok((head.0 + 1, latency))
+                self.state = Some(next);
+                Ok((first_seq, started.elapsed()))
             }
             Err(reason) => {
-                self.head = None;
+                self.state = None;
                 self.drop_if_broken();
                 Err(reason)
             }
         }
+    }
+
+    /// The head and tree to build on: kept from the last batch, or (after a
+    /// failure) reconnected and reloaded from the store.
+    fn current_state(&mut self) -> Result<LogState, String> {
+        if let Some(state) = &self.state {
+            return Ok(state.clone());
+        }
+        if self.store.is_none() {
+            self.store = Some(self.connect()?);
+        }
+        match self.load_state() {
+            Ok(state) => {
+                self.state = Some(state.clone());
+                Ok(state)
+            }
+            Err(LoadError::Corrupt(e)) => Err(e.to_string()),
+            Err(LoadError::Store(reason)) => {
+                self.drop_if_broken();
+                Err(reason)
+            }
+        }
+    }
+
+    /// Deletes the payloads of `plans` and records each deletion, in one
+    /// transaction.
+    fn prune(&mut self, plans: Vec<PrunePlan>) -> Result<Vec<u64>, AuditError> {
+        let mut batch = Vec::new();
+        let mut pruned = Vec::new();
+        for plan in plans {
+            for chunks in plan.chunks.chunks(PRUNE_RECORD_SEQS) {
+                let event = AuditEvent::PayloadsPruned(PayloadsPruned {
+                    connection: plan.connection.clone(),
+                    cutoff: plan.cutoff.clone(),
+                    seqs: chunks.iter().map(|(seq, _)| *seq).collect(),
+                    bytes: chunks.iter().map(|(_, bytes)| bytes).sum(),
+                    reason: plan.reason.clone(),
+                });
+                batch.push(Pending::new(&event, false, None));
+                pruned.extend(chunks.iter().map(|(seq, _)| *seq));
+            }
+        }
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (first, _) = self.write(&mut batch, &pruned).map_err(AuditError::StoreUnavailable)?;
+        Ok((first..first + batch.len() as u64).collect())
+    }
+
+    /// Signs the current tree head and stores it, if a key is configured and
+    /// records were added since the last checkpoint.
+    fn checkpoint(&mut self) -> Result<Option<StoredCheckpoint>, AuditError> {
+        let Some(key) = self.signing_key.clone() else {
+            return Ok(None);
+        };
+        let state = self.current_state().map_err(AuditError::StoreUnavailable)?;
+        let size = state.tree.size();
+        if size == 0 || self.last_checkpoint.as_ref().is_some_and(|last| last.size >= size) {
+            return Ok(None);
+        }
+        let time = encoding::truncate_time(Utc::now());
+        let root = state.tree.root();
+        let note = Checkpoint { origin: checkpoint_origin(&key.log_id()), size, root, time }
+            .sign(&key)
+            .map_err(|e| AuditError::Corrupt(format!("cannot sign the checkpoint: {e}")))?;
+        let checkpoint = StoredCheckpoint { size, time: encoding::format_time(time), root: hex::encode(root), note };
+        let stored = match self.store.as_mut() {
+            Some(WriteStore::Sqlite(conn)) => sqlite_writer::insert_checkpoint(conn, &checkpoint),
+            Some(WriteStore::Postgres(store)) => {
+                self.runtime.block_on(store.insert_checkpoint(&checkpoint)).map_err(|e| store_unavailable(&e))
+            }
+            None => Err("no connection to the store".into()),
+        };
+        stored.map_err(AuditError::StoreUnavailable)?;
+        self.last_checkpoint = Some(checkpoint.clone());
+        Ok(Some(checkpoint))
     }
 
     /// After a failure: keep the connection only if it still answers.
@@ -483,17 +699,21 @@ impl Writer {
     }
 }
 
-/// Assigns seqs after `head`, one time for the batch, and chains the hashes.
-/// Moves the index strings out of `batch`; only the replies are used after.
-fn chain(head: &Head, batch: &mut [Pending]) -> Vec<NewRow> {
+/// Assigns seqs after the head, one time for the batch, chains the hashes
+/// and appends the leaves. Returns the rows, the blocks they complete and the
+/// state after them. Moves the index strings and payloads out of `batch`;
+/// only the replies are used after.
+fn chain(mut state: LogState, batch: &mut [Pending]) -> (Vec<NewRow>, Vec<(u64, Hash)>, LogState) {
     let time: Arc<str> = encoding::format_time(encoding::truncate_time(Utc::now())).into();
-    let mut prev_hash = head.1.clone();
+    let (head_seq, mut prev_hash) = state.head;
     let mut prev = encoding::hash_bytes(&prev_hash).unwrap_or([0; 32]);
     let mut rows = Vec::with_capacity(batch.len());
+    let mut blocks = Vec::new();
     for (i, pending) in batch.iter_mut().enumerate() {
-        let seq = head.0 + 1 + i as u64;
+        let seq = head_seq + 1 + i as u64;
         let body = encoding::splice_body(seq, &time, &pending.event_json);
         prev = encoding::chain_digest(&prev, &body);
+        blocks.extend(state.tree.append(&body));
         let hash = hex::encode(prev);
         rows.push(NewRow {
             seq,
@@ -505,7 +725,28 @@ fn chain(head: &Head, batch: &mut [Pending]) -> Vec<NewRow> {
             body,
             prev_hash: std::mem::replace(&mut prev_hash, hash.clone()),
             hash,
+            payload: pending.payload.take(),
         });
     }
-    rows
+    state.head = (head_seq + rows.len() as u64, prev_hash);
+    (rows, blocks, state)
+}
+
+/// Why a second writer is refused.
+pub(crate) const ANOTHER_WRITER: &str = "another Sluice process is writing this audit log";
+
+/// Chunk seqs listed in one `payloads_pruned` record at most.
+const PRUNE_RECORD_SEQS: usize = 10_000;
+
+/// Why the head and tree could not be loaded.
+enum LoadError {
+    /// The store could not be read; worth retrying.
+    Store(String),
+    /// The store holds what the log's rules forbid.
+    Corrupt(AuditError),
+}
+
+/// The first line of this node's checkpoints: `sluice/<log id>`.
+pub fn checkpoint_origin(log_id: &str) -> String {
+    format!("sluice/{log_id}")
 }

@@ -24,6 +24,7 @@ async fn concurrent_appends_verify_on_postgres() {
         let commits = Arc::new(AtomicUsize::new(0));
         let options = AuditOptions {
             max_batch: 1024,
+            signing_key: None,
             on_commit: Some({
                 let commits = commits.clone();
                 Arc::new(move |_| {

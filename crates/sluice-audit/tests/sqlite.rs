@@ -37,6 +37,7 @@ async fn concurrent_appends_share_commits_and_verify() {
     let committed = Arc::new(AtomicUsize::new(0));
     let options = AuditOptions {
         max_batch: 1024,
+        signing_key: None,
         on_commit: Some({
             let (commits, committed) = (commits.clone(), committed.clone());
             Arc::new(move |stats| {
@@ -364,7 +365,8 @@ async fn shutdown_drains_then_refuses() {
 #[tokio::test]
 async fn panicking_on_commit_does_not_stop_the_writer() {
     let store = TempLog::new();
-    let options = AuditOptions { max_batch: 8, on_commit: Some(Arc::new(|_| panic!("metrics bug"))) };
+    let options =
+        AuditOptions { max_batch: 8, signing_key: None, on_commit: Some(Arc::new(|_| panic!("metrics bug"))) };
     let log = AuditLog::open(&store.url, options).await.expect("open");
     for n in 1..=3 {
         assert_eq!(log.append(request("s1", n, "agent-1", "clinic")).await, Ok(n));
@@ -465,6 +467,7 @@ async fn lazy_records_ride_with_the_next_commit_or_go_alone_soon() {
     let batches = Arc::new(std::sync::Mutex::new(Vec::new()));
     let options = AuditOptions {
         max_batch: 1024,
+        signing_key: None,
         on_commit: Some({
             let batches = batches.clone();
             Arc::new(move |stats| batches.lock().unwrap().push(stats.records))

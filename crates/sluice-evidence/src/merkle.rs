@@ -46,6 +46,11 @@ pub enum MerkleError {
     /// A proof whose recomputed root differs from the root it was checked against.
     #[error("{what} does not match: the proof gives {computed}, expected {expected}")]
     Mismatch { what: &'static str, computed: String, expected: String },
+    /// A complete subtree appended where the tree's size is not a multiple of its width.
+    #[error(
+        "a subtree of 2^{height} leaves cannot be appended at tree size {size}: the size must be a multiple of its width"
+    )]
+    Unaligned { size: u64, height: u32 },
     /// A frontier that cannot be the state of a tree of that size.
     #[error("a frontier of {got} hashes does not fit tree size {size} (it needs {want}, one per set bit of the size)")]
     BadFrontier { size: u64, got: usize, want: usize },
@@ -101,8 +106,28 @@ impl MerkleLog {
     /// Appends a leaf hash (see [`leaf_hash`]) and returns its index.
     pub fn append(&mut self, leaf: Hash) -> u64 {
         let index = self.size;
-        let mut hash = leaf;
-        let mut carry = self.size;
+        self.push_subtree(leaf, 0);
+        index
+    }
+
+    /// Appends a complete subtree of `2^height` leaves by its root, as if its leaves were appended
+    /// one by one. The size must be a multiple of `2^height` (the subtree sits at an aligned
+    /// position, as every complete subtree of an RFC 9162 tree does); otherwise nothing changes and
+    /// the error says so.
+    pub fn append_subtree(&mut self, root: Hash, height: u32) -> Result<(), MerkleError> {
+        let width =
+            1u64.checked_shl(height).filter(|w| *w != 0).ok_or(MerkleError::Unaligned { size: self.size, height })?;
+        if !self.size.is_multiple_of(width) || self.size.checked_add(width).is_none() {
+            return Err(MerkleError::Unaligned { size: self.size, height });
+        }
+        self.push_subtree(root, height);
+        Ok(())
+    }
+
+    /// Adds a complete subtree of `2^height` leaves at an aligned size.
+    fn push_subtree(&mut self, root: Hash, height: u32) {
+        let mut hash = root;
+        let mut carry = self.size >> height;
         while carry & 1 == 1 {
             // A set low bit means the last frontier entry is a complete subtree of the same size as
             // `hash`: merge them, as a binary counter carries.
@@ -111,8 +136,7 @@ impl MerkleLog {
             carry >>= 1;
         }
         self.frontier.push(hash);
-        self.size += 1;
-        index
+        self.size += 1 << height;
     }
 
     /// Appends a record by its canonical bytes (hashed with [`leaf_hash`]) and returns its index.
@@ -202,6 +226,36 @@ mod tests {
         assert_eq!(hex::encode(empty_root()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
         assert_eq!(MerkleLog::new().root(), empty_root());
         assert_eq!(MerkleLog::new().size(), 0);
+    }
+
+    #[test]
+    fn appending_complete_subtrees_equals_appending_their_leaves() {
+        let all = leaves(75);
+        // 64 leaves as one subtree, then 8 as one, then 3 one by one: the tree of all 75.
+        let mut log = MerkleLog::new();
+        log.append_subtree(naive_root(&all[..64]), 6).expect("aligned at 0");
+        log.append_subtree(naive_root(&all[64..72]), 3).expect("aligned at 64");
+        for leaf in &all[72..] {
+            log.append(*leaf);
+        }
+        assert_eq!(log.size(), 75);
+        assert_eq!(log.root(), naive_root(&all));
+        // Blocks of 4 give every intermediate root a leaf-by-leaf tree gives at multiples of 4.
+        let mut blocks = MerkleLog::new();
+        for (i, block) in all[..72].chunks(4).enumerate() {
+            blocks.append_subtree(naive_root(block), 2).expect("aligned");
+            assert_eq!(blocks.root(), naive_root(&all[..4 * (i + 1)]));
+        }
+    }
+
+    #[test]
+    fn an_unaligned_subtree_is_refused_and_changes_nothing() {
+        let mut log = MerkleLog::new();
+        log.append(leaf_hash(b"one"));
+        let before = log.clone();
+        assert_eq!(log.append_subtree([7; 32], 1), Err(MerkleError::Unaligned { size: 1, height: 1 }));
+        assert_eq!(log.append_subtree([7; 32], 64), Err(MerkleError::Unaligned { size: 1, height: 64 }));
+        assert_eq!(log, before);
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub enum AuditEvent {
     AuthFailure(AuthFailure),
     Approval(ApprovalEvent),
     AlertDelivery(AlertDelivery),
+    RecordingChunk(RecordingChunk),
+    PayloadsPruned(PayloadsPruned),
 }
 
 impl AuditEvent {
@@ -31,6 +33,8 @@ impl AuditEvent {
             AuditEvent::AuthFailure(_) => "auth_failure",
             AuditEvent::Approval(_) => "approval",
             AuditEvent::AlertDelivery(_) => "alert_delivery",
+            AuditEvent::RecordingChunk(_) => "recording_chunk",
+            AuditEvent::PayloadsPruned(_) => "payloads_pruned",
         }
     }
 
@@ -43,6 +47,8 @@ impl AuditEvent {
             AuditEvent::AuthFailure(_) => None,
             AuditEvent::Approval(e) => e.session_id.as_deref(),
             AuditEvent::AlertDelivery(_) => None,
+            AuditEvent::RecordingChunk(e) => Some(&e.session_id),
+            AuditEvent::PayloadsPruned(_) => None,
         }
     }
 
@@ -56,6 +62,8 @@ impl AuditEvent {
             AuditEvent::AuthFailure(_) => None,
             AuditEvent::Approval(e) => Some(&e.principal),
             AuditEvent::AlertDelivery(_) => None,
+            AuditEvent::RecordingChunk(e) => Some(&e.principal),
+            AuditEvent::PayloadsPruned(_) => None,
         }
     }
 
@@ -69,6 +77,8 @@ impl AuditEvent {
             AuditEvent::AuthFailure(e) => e.connection.as_deref(),
             AuditEvent::Approval(e) => Some(&e.connection),
             AuditEvent::AlertDelivery(_) => None,
+            AuditEvent::RecordingChunk(e) => Some(&e.connection),
+            AuditEvent::PayloadsPruned(e) => Some(&e.connection),
         }
     }
 }
@@ -132,6 +142,43 @@ pub struct AlertDelivery {
     pub http_status: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+}
+
+/// One chunk of a session's recording: what the client saw, masked, for
+/// replay. The chunk's bytes are stored beside the record (the audit store's
+/// payload table, keyed by this record's seq), not in it: the record carries
+/// their SHA-256, so the record is the Merkle leaf that commits to them, and
+/// retention can delete the bytes while the leaf and the log still verify.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordingChunk {
+    pub session_id: String,
+    pub principal: String,
+    pub connection: String,
+    /// 0 for the session's first chunk, then 1, 2, ... without gaps.
+    pub chunk: u32,
+    /// Recorded entries (statements, results, notices, errors) in the chunk.
+    pub entries: u32,
+    /// `true` on the session's last chunk (written when the session ends).
+    pub last: bool,
+    /// Lowercase hex SHA-256 of the payload bytes.
+    pub payload_sha256: String,
+    pub payload_bytes: u64,
+}
+
+/// Retention deleted the payloads of these recording chunks. Written in
+/// the same transaction as the deletion; the chunks' records (with their
+/// payload hashes) stay, so the log still verifies, and verify accepts a
+/// missing payload only if a record like this released it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayloadsPruned {
+    pub connection: String,
+    /// Chunks recorded before this time were due (RFC 3339).
+    pub cutoff: String,
+    /// The seqs of the chunk records whose payloads were deleted.
+    pub seqs: Vec<u64>,
+    pub bytes: u64,
+    /// Why: `retention (payload_days = N)`.
+    pub reason: String,
 }
 
 /// A session ended, for whatever reason.
@@ -199,6 +246,18 @@ pub struct OutcomeEvent {
     /// nothing was masked.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub masked: BTreeMap<String, u64>,
+    /// Accounting of disclosures: the patient identifiers the response
+    /// carried, per class (`MRN`, `SSN`, `NAME`), as keyed pseudonyms
+    /// (32 hex digits of an HMAC under the `[masking]` pseudonym key, sorted),
+    /// taken before masking and also under `unmasked`; never clear values.
+    /// `sluice audit subject` finds a patient's requests by them. Absent
+    /// when none, or when no pseudonym key is configured.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub subjects: BTreeMap<String, Vec<String>>,
+    /// Identifiers past the per-request cap (10,000), not kept in
+    /// `subjects`: such a request may have returned any patient. Absent when zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub subjects_omitted: u64,
 }
 
 fn is_zero(n: &u64) -> bool {

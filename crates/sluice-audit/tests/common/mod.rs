@@ -64,6 +64,8 @@ pub fn outcome(session: &str, n: u64, subject: &str, connection: &str) -> AuditE
         duration_us: 420,
         rows_charged: 0,
         masked: Default::default(),
+        subjects: Default::default(),
+        subjects_omitted: 0,
     })
 }
 
