@@ -1,6 +1,7 @@
 //! The HTTP API: `/healthz`, `/metrics` (Prometheus text format), the
-//! reviewer API under `/api/approvals` and its OpenAPI document at
-//! `/api/openapi.json`.
+//! reviewer API under `/api/approvals`, the evidence API under `/api/audit`
+//! (signed checkpoint, inclusion and consistency proofs) and the OpenAPI
+//! document at `/api/openapi.json`.
 //!
 //! Owns: routes and their JSON shapes; the OpenAPI document
 //! (`api/openapi.json`, kept in step with the routes by a test).
@@ -8,6 +9,9 @@
 //! or apply reviewer rules (`sluice-approval` does, through the gateway).
 
 mod approvals;
+mod evidence;
+
+pub use evidence::Evidence;
 
 use axum::Router;
 use axum::extract::State;
@@ -25,6 +29,7 @@ pub const OPENAPI: &str = include_str!("api/openapi.json");
 #[derive(Clone)]
 struct ApiState {
     gateway: Gateway,
+    evidence: Arc<Evidence>,
     registry: Arc<Registry>,
 }
 
@@ -32,7 +37,7 @@ struct ApiState {
 /// (2 MiB); the server should be served with
 /// `into_make_service_with_connect_info::<SocketAddr>()` so refused
 /// credentials are recorded with the caller's address.
-pub fn router(gateway: Gateway, registry: Arc<Registry>) -> Router {
+pub fn router(gateway: Gateway, evidence: Arc<Evidence>, registry: Arc<Registry>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -41,8 +46,11 @@ pub fn router(gateway: Gateway, registry: Arc<Registry>) -> Router {
         .route("/api/approvals/{id}", get(approvals::show))
         .route("/api/approvals/{id}/approve", post(approvals::approve))
         .route("/api/approvals/{id}/deny", post(approvals::deny))
+        .route("/api/audit/checkpoint", get(evidence::checkpoint))
+        .route("/api/audit/proof/inclusion", get(evidence::inclusion))
+        .route("/api/audit/proof/consistency", get(evidence::consistency))
         .fallback(approvals::not_found)
-        .with_state(ApiState { gateway, registry })
+        .with_state(ApiState { gateway, evidence, registry })
 }
 
 /// 200 while Sluice can record; 503 (fail closed) while the audit store
@@ -89,6 +97,9 @@ mod tests {
             ("/api/approvals/{id}", "get"),
             ("/api/approvals/{id}/approve", "post"),
             ("/api/approvals/{id}/deny", "post"),
+            ("/api/audit/checkpoint", "get"),
+            ("/api/audit/proof/inclusion", "get"),
+            ("/api/audit/proof/consistency", "get"),
             ("/api/openapi.json", "get"),
             ("/healthz", "get"),
             ("/metrics", "get"),

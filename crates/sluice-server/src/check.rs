@@ -43,9 +43,24 @@ pub async fn check(config: &Config) -> Vec<CheckLine> {
                     StoreHealth::Unavailable { error, .. } => Err(error),
                 }
             }
+            // A running server holds the writer's lock: the store is fine.
+            Err(sluice_audit::AuditError::WriterBusy(_)) => {
+                match sluice_audit::AuditReader::open(&config.storage.url).await {
+                    Ok(_) => Ok("in use by a running Sluice (its writer); readable".into()),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
             Err(e) => Err(e.to_string()),
         },
     });
+    if let Some(path) = &config.audit.signing_key_file {
+        lines.push(CheckLine {
+            what: format!("checkpoint signing key {}", path.display()),
+            result: crate::load_signing_key(path)
+                .map(|key| format!("key {:?}, log id {}", key.name(), key.log_id()))
+                .map_err(|e| e.to_string()),
+        });
+    }
     let policies = crate::policy::load(config);
     if let Some(dir) = &config.policy.dir {
         lines.push(CheckLine {

@@ -1,26 +1,64 @@
-//! `sluice audit verify` and `sluice audit search`.
+//! `sluice audit verify`, `export` and `search`.
 //!
-//! Owns: flags, output formats (table or JSON lines) and exit codes.
-//! Does not: read the store itself (sluice-audit's `AuditReader` does).
+//! Owns: flags, output formats (table or JSON lines), progress bars and exit
+//! codes.
+//! Does not: read the store or check anything itself (sluice-audit's
+//! `AuditReader` and `verify_export` do).
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::Subcommand;
-use sluice_audit::{AuditReader, AuditRecord, SearchFilter};
+use sluice_audit::{AuditReader, AuditRecord, SearchFilter, verify_export};
+use sluice_evidence::{SigningKey, VerifierKey};
 use sluice_model::AuditEvent;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Walk the hash chain and name the first broken record.
+    /// Check the log: every record's chain hash, the Merkle root at every
+    /// signed checkpoint, that no record a checkpoint covers is gone, and
+    /// every recording payload; name the first broken record.
+    /// `verify DIR --key PUB` checks an export with nothing but the public
+    /// key (no server, no config); `verify --config F` checks the live store.
     /// Exits 0 if intact, 1 if broken.
     Verify {
+        /// An export folder (`sluice audit export`). Without it, --config.
+        dir: Option<PathBuf>,
         #[arg(long, short, env = "SLUICE_CONFIG")]
-        config: PathBuf,
+        config: Option<PathBuf>,
+        /// The node's public key (`PATH.pub` of `sluice keys generate`),
+        /// obtained independently of the export. Required with DIR; with
+        /// --config it defaults to the public half of audit.signing_key_file.
+        #[arg(long)]
+        key: Option<PathBuf>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Delete recording payloads older than each connection's
+    /// `retention.payload_days` (never under `legal_hold`), keeping their
+    /// records and hashes so the log still verifies, and record what went.
+    /// A running `sluice serve` does this hourly; this command needs the
+    /// server stopped (one log has one writer), except with --dry-run.
+    Prune {
+        #[arg(long, short, env = "SLUICE_CONFIG")]
+        config: PathBuf,
+        /// Show what would go; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print the plan as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the log to a new folder: records as JSON lines, the signed
+    /// checkpoints, recording payloads and the public key, for `verify DIR`.
+    Export {
+        #[arg(long, short, env = "SLUICE_CONFIG")]
+        config: PathBuf,
+        /// The folder to create (it must not exist, or be empty).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Find records by principal, connection, session, kind and time.
     Search {
@@ -47,33 +85,39 @@ pub enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Accounting of disclosures: every principal and request that received
+    /// one patient's data (by MRN, SSN or name), with time.
+    Subject(crate::audit_subject::SubjectArgs),
 }
 
 pub async fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
     match command {
-        AuditCommand::Verify { config, json } => {
+        AuditCommand::Subject(args) => crate::audit_subject::run(args).await,
+        AuditCommand::Verify { dir, config, key, json } => verify(dir, config, key, json).await,
+        AuditCommand::Prune { config, dry_run, json } => prune(&config, dry_run, json).await,
+        AuditCommand::Export { config, out } => {
             let config = crate::load_config(&config)?;
+            let key = configured_key(&config)?;
             let reader = AuditReader::open(&config.storage.url).await?;
-            let report = reader.verify(|_, _| {}).await?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                match &report.broken {
-                    None => println!("audit log intact: {} records, head {}", report.records, report.head_hash),
-                    Some(broken) => println!(
-                        "audit log BROKEN at record {}: {:?} ({} records before it are intact)",
-                        broken.seq, broken.reason, report.records
-                    ),
-                }
-                if !report.incomplete_requests.is_empty() {
-                    println!(
-                        "{} request(s) have no outcome record (outcome unknown: Sluice stopped before it was written): {}",
-                        report.incomplete_requests.len(),
-                        report.incomplete_requests.join(", ")
-                    );
-                }
+            let bar = progress_bar("records");
+            let summary = reader
+                .export(&out, key.as_ref(), |done, total| {
+                    bar.set_length(total);
+                    bar.set_position(done);
+                })
+                .await?;
+            bar.finish_and_clear();
+            println!(
+                "exported {} records, {} checkpoints and {} recording payloads to {}",
+                summary.records,
+                summary.checkpoints,
+                summary.payloads,
+                out.display()
+            );
+            if key.is_none() {
+                println!("no audit.signing_key_file is configured: the export has no checkpoints to verify against");
             }
-            Ok(if report.broken.is_none() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(ExitCode::SUCCESS)
         }
         AuditCommand::Search { config, principal, connection, session, kind, since, limit, json } => {
             let config = crate::load_config(&config)?;
@@ -96,7 +140,157 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn parse_since(text: &str) -> anyhow::Result<DateTime<Utc>> {
+async fn verify(
+    dir: Option<PathBuf>,
+    config: Option<PathBuf>,
+    key: Option<PathBuf>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let read_key = |path: &PathBuf| -> anyhow::Result<VerifierKey> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("--key {}", path.display()))?;
+        VerifierKey::parse(&text).with_context(|| format!("--key {}", path.display()))
+    };
+    let report = match (dir, config) {
+        (Some(dir), _) => {
+            let key = key.as_ref().context("verifying an export needs --key PUB, the node's public key")?;
+            let key = read_key(key)?;
+            let bar = progress_bar("bytes");
+            let shown = bar.clone();
+            let report = tokio::task::spawn_blocking(move || {
+                verify_export(&dir, &key, |done, total| {
+                    shown.set_length(total);
+                    shown.set_position(done);
+                })
+            })
+            .await??;
+            bar.finish_and_clear();
+            report
+        }
+        (None, Some(config)) => {
+            let config = crate::load_config(&config)?;
+            let key = match &key {
+                Some(path) => Some(read_key(path)?),
+                None => configured_key(&config)?,
+            };
+            let mut reader = AuditReader::open(&config.storage.url).await?;
+            if let Some(key) = key {
+                reader = reader.with_checkpoint_key(key);
+            }
+            let bar = progress_bar("records");
+            let report = reader
+                .verify(|done, total| {
+                    bar.set_length(total);
+                    bar.set_position(done);
+                })
+                .await?;
+            bar.finish_and_clear();
+            report
+        }
+        (None, None) => anyhow::bail!("give an export folder (verify DIR --key PUB) or --config F"),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        match &report.broken {
+            None => println!(
+                "audit log intact: {} records, {} signed checkpoints verified, {} recording payloads, root {}",
+                report.records, report.checkpoints_verified, report.payloads_verified, report.tree_root
+            ),
+            Some(broken) => {
+                println!(
+                    "audit log BROKEN at record {}: {broken} ({} records before it are intact)",
+                    broken.seq, report.records
+                )
+            }
+        }
+        if !report.incomplete_requests.is_empty() {
+            println!(
+                "{} request(s) have no outcome record (outcome unknown: Sluice stopped before it was written): {}",
+                report.incomplete_requests.len(),
+                report.incomplete_requests.join(", ")
+            );
+        }
+    }
+    Ok(if report.broken.is_none() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+async fn prune(config: &std::path::Path, dry_run: bool, json: bool) -> anyhow::Result<ExitCode> {
+    let config = crate::load_config(config)?;
+    let rules = sluice_server::retention::prune_rules(&config);
+    // The writer first: it refuses while another process (a running server)
+    // writes the log, and the plan is then made under its lock.
+    let writer = match dry_run {
+        true => None,
+        false => {
+            // Signed when the writer stops, so the prune record is under a checkpoint.
+            let options = sluice_audit::AuditOptions {
+                max_batch: config.audit.max_batch,
+                signing_key: signing_key(&config)?.map(std::sync::Arc::new),
+                ..Default::default()
+            };
+            Some(sluice_audit::AuditLog::open(&config.storage.url, options).await?)
+        }
+    };
+    let reader = AuditReader::open(&config.storage.url).await?;
+    let plans = reader.prune_plan(&rules, Utc::now()).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&plans)?);
+    } else {
+        if rules.is_empty() {
+            println!("no connection sets retention.payload_days: nothing is ever pruned");
+        } else if plans.is_empty() {
+            println!("nothing is due");
+        }
+        for plan in &plans {
+            println!(
+                "{}: {} recording chunk payloads, {} bytes, recorded {} .. before {} ({})",
+                plan.connection,
+                plan.chunks.len(),
+                plan.bytes(),
+                plan.oldest.as_deref().unwrap_or("-"),
+                plan.cutoff,
+                plan.reason
+            );
+        }
+    }
+    let Some(writer) = writer else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let result = writer.prune(plans).await;
+    writer.shutdown().await;
+    let records = result?;
+    if !json && !records.is_empty() {
+        println!("pruned; recorded as audit record(s) {records:?}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The public half of `audit.signing_key_file`, if one is configured.
+fn configured_key(config: &sluice_config::Config) -> anyhow::Result<Option<VerifierKey>> {
+    Ok(signing_key(config)?.map(|key| key.verifier().clone()))
+}
+
+/// `audit.signing_key_file`, if one is configured.
+fn signing_key(config: &sluice_config::Config) -> anyhow::Result<Option<SigningKey>> {
+    let Some(path) = &config.audit.signing_key_file else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(path).with_context(|| format!("audit.signing_key_file {}", path.display()))?;
+    let key = SigningKey::from_key_file(&text).with_context(|| format!("audit.signing_key_file {}", path.display()))?;
+    Ok(Some(key))
+}
+
+/// A bar on stderr (hidden when stderr is not a terminal).
+fn progress_bar(unit: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    let template = format!("{{spinner}} {{bar:40}} {{pos}}/{{len}} {unit} ({{per_sec}}, {{eta}} left)");
+    if let Ok(style) = indicatif::ProgressStyle::with_template(&template) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+pub(crate) fn parse_since(text: &str) -> anyhow::Result<DateTime<Utc>> {
     if let Ok(time) = DateTime::parse_from_rfc3339(text) {
         return Ok(time.with_timezone(&Utc));
     }
@@ -147,6 +341,23 @@ fn table_row(record: &AuditRecord) -> String {
             e.connection,
             e.row_estimate.map(|n| format!(" est_rows={n}")).unwrap_or_default(),
             e.comment.as_deref().map(|c| format!(": {}", one_line(c))).unwrap_or_default()
+        ),
+        AuditEvent::RecordingChunk(e) => format!(
+            "{} {} chunk {}{}: {} entries, {} bytes",
+            e.principal,
+            e.session_id,
+            e.chunk,
+            if e.last { " (last)" } else { "" },
+            e.entries,
+            e.payload_bytes
+        ),
+        AuditEvent::PayloadsPruned(e) => format!(
+            "{} {} chunk payloads ({} bytes) recorded before {}: {}",
+            e.connection,
+            e.seqs.len(),
+            e.bytes,
+            e.cutoff,
+            e.reason
         ),
     };
     format!("{:>8}  {time}  {:<13} {detail}", record.seq, record.event.kind())
