@@ -332,7 +332,7 @@ pub struct ErrorFields<'a> {
 }
 
 impl<'a> ErrorFields<'a> {
-    fn decode(mut body: &'a [u8]) -> ErrorFields<'a> {
+    pub fn decode(mut body: &'a [u8]) -> ErrorFields<'a> {
         let mut fields = ErrorFields::default();
         while let Some((&kind, rest)) = body.split_first() {
             if kind == 0 {

@@ -5,7 +5,9 @@
 //! protocol (simple and extended query, COPY, notices, notifications,
 //! cancellation), and rendering refusals as `ErrorResponse`s.
 //! Does not: decide, mask or record by itself: each request goes through
-//! `sluice_pipeline::Session::submit`.
+//! `sluice_pipeline::Session::submit`, and the session's recording is
+//! written by sluice-pipeline's `Recorder`, which the relay feeds with what
+//! the client already got.
 //!
 //! # Layout
 //! - [`codec`]: framing and typed message views (sans-IO, fuzzable).
