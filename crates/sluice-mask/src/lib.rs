@@ -17,6 +17,8 @@
 //! - `validate.rs`: Luhn, SSN, VIN, NPI, DEA, MBI, calendar checks.
 //! - `lexicon.rs`: the shipped word lists (`data/`, sources in `data/README.md`).
 //! - `jsonl.rs`: the JSONL driver behind `sluice mask`.
+//! - `disclosure.rs`: [`DisclosureKey`], [`Subjects`]: keyed pseudonyms of the
+//!   MRN, SSN and NAME values a request returned (accounting of disclosures).
 //!
 //! # Recognisers, their sources and known limits
 //! | class | recogniser | limits |
@@ -66,6 +68,7 @@
 mod class;
 pub mod column;
 mod detect;
+mod disclosure;
 mod error;
 mod freetext;
 pub mod jsonl;
@@ -78,6 +81,7 @@ mod validate;
 pub use class::{ClassCounts, PhiClass, UnknownClass};
 pub use column::{ColumnMap, ColumnRule};
 pub use detect::{Detector, Span};
+pub use disclosure::{DisclosureKey, SUBJECT_CLASSES, Subjects, is_subject_class, normalise as normalise_subject};
 pub use error::MaskError;
 pub use profile::{Profile, Strategy};
 

@@ -23,11 +23,19 @@
 //! - any other type in binary format (arrays, enums, domains, composites):
 //!   refused unless the column is declared not PHI, with a message asking
 //!   for text format.
+//!
+//! Accounting of disclosures: a plan also lists the columns classed MRN,
+//! SSN or NAME, and [`ResultPlan::disclose`] hands each relayed row's clear
+//! values of those columns to the request's [`Subjects`] (which keeps only
+//! keyed pseudonyms). Text-like values are read as text in either format,
+//! binary integers as their decimal text; other binary values, and COPY
+//! rows (no column names), are not read. It runs under every profile,
+//! `unmasked` included ([`ResultPlan::for_subjects`] plans only this).
 
 use crate::codec::{self, CodecError, DataRowValues, FieldDescription};
 use bytes::{BufMut, BytesMut};
 use chrono::{Datelike, NaiveDate};
-use sluice_mask::{ClassCounts, ColumnRule, Masker, PhiClass, Strategy};
+use sluice_mask::{ClassCounts, ColumnMap, ColumnRule, Masker, PhiClass, Strategy, Subjects, is_subject_class};
 use std::borrow::Cow;
 use std::collections::HashMap;
 
@@ -109,6 +117,9 @@ pub(crate) struct ResultPlan {
     columns: Vec<ColumnPlan>,
     /// Some column may be rewritten; otherwise rows pass untouched.
     active: bool,
+    /// The columns whose values identify a patient (MRN, SSN, NAME), by
+    /// index, for the accounting of disclosures.
+    subjects: Vec<(usize, PhiClass)>,
 }
 
 impl ResultPlan {
@@ -123,6 +134,42 @@ impl ResultPlan {
         masker: &Masker,
         tables: &HashMap<u32, String>,
     ) -> Result<ResultPlan, MaskError> {
+        ResultPlan::build(fields, formats, masker.detector().columns(), true, tables)
+    }
+
+    /// The plan for an exchange's result: under its masker, else (a profile
+    /// that keeps everything) only for the accounting of disclosures.
+    pub(crate) fn for_exchange(
+        fields: &[FieldDescription],
+        formats: Option<&[i16]>,
+        exchange: &sluice_pipeline::Exchange,
+        tables: &HashMap<u32, String>,
+    ) -> Result<ResultPlan, MaskError> {
+        match (exchange.masker(), exchange.subject_columns()) {
+            (Some(masker), _) => ResultPlan::new(fields, formats, masker, tables),
+            (None, rules) => ResultPlan::for_subjects(fields, formats, rules.unwrap_or(&ColumnMap::new()), tables),
+        }
+    }
+
+    /// The plan of a result no profile rewrites (`unmasked`): nothing is
+    /// refused or masked, only the subject columns are found, for
+    /// [`ResultPlan::disclose`].
+    pub(crate) fn for_subjects(
+        fields: &[FieldDescription],
+        formats: Option<&[i16]>,
+        rules: &ColumnMap,
+        tables: &HashMap<u32, String>,
+    ) -> Result<ResultPlan, MaskError> {
+        ResultPlan::build(fields, formats, rules, false, tables)
+    }
+
+    fn build(
+        fields: &[FieldDescription],
+        formats: Option<&[i16]>,
+        rules: &ColumnMap,
+        masks: bool,
+        tables: &HashMap<u32, String>,
+    ) -> Result<ResultPlan, MaskError> {
         let columns = fields
             .iter()
             .enumerate()
@@ -135,19 +182,77 @@ impl ResultPlan {
                 };
                 let ty = value_type(field.type_oid);
                 let table = tables.get(&field.table_oid).map(String::as_str);
-                let rule = masker.detector().columns().classify(table, &field.name, type_name(ty));
+                let rule = rules.classify(table, &field.name, type_name(ty));
                 let binary = format == 1;
-                if binary && ty == ValueType::Other && rule != ColumnRule::NotPhi {
+                if masks && binary && ty == ValueType::Other && rule != ColumnRule::NotPhi {
                     return Err(MaskError::BinaryColumn { column: field.name.clone(), type_oid: field.type_oid });
                 }
                 Ok(ColumnPlan { name: field.name.clone(), rule, ty, binary })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let active = columns.iter().any(|c| {
-            c.rule != ColumnRule::NotPhi
-                && (c.rule != ColumnRule::FreeText || !matches!(c.ty, ValueType::Scalar | ValueType::Integer))
-        });
-        Ok(ResultPlan { columns, active })
+        let active = masks
+            && columns.iter().any(|c| {
+                c.rule != ColumnRule::NotPhi
+                    && (c.rule != ColumnRule::FreeText || !matches!(c.ty, ValueType::Scalar | ValueType::Integer))
+            });
+        let subjects = columns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| match c.rule {
+                ColumnRule::Phi(class) if is_subject_class(class) => Some((i, class)),
+                _ => None,
+            })
+            .collect();
+        Ok(ResultPlan { columns, active, subjects })
+    }
+
+    /// Whether some column holds a patient identifier: only then is
+    /// [`ResultPlan::disclose`] worth calling.
+    pub(crate) fn discloses(&self) -> bool {
+        !self.subjects.is_empty()
+    }
+
+    /// Adds the clear values of the subject columns of one relayed DataRow
+    /// (`body`, as the target sent it) to `subjects`. A row it cannot read
+    /// adds nothing (the masked path has already refused malformed rows).
+    pub(crate) fn disclose(&self, body: &[u8], subjects: &mut Subjects) {
+        let Some(&(last, _)) = self.subjects.last() else { return };
+        let Ok((_, values)) = DataRowValues::new(body) else { return };
+        let mut wanted = self.subjects.iter().peekable();
+        for (i, value) in values.enumerate().take(last + 1) {
+            let Some(&&(index, class)) = wanted.peek() else { break };
+            if i != index {
+                continue;
+            }
+            wanted.next();
+            let Ok(Some(bytes)) = value else { continue };
+            let column = &self.columns[i];
+            match (column.ty, column.binary) {
+                (ValueType::Integer, true) => {
+                    let number = match bytes.len() {
+                        2 => i64::from(i16::from_be_bytes([bytes[0], bytes[1]])),
+                        4 => i64::from(i32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])),
+                        8 => i64::from_be_bytes(bytes.try_into().unwrap_or_default()),
+                        _ => continue,
+                    };
+                    subjects.add(class, &number.to_string());
+                }
+                (ValueType::Jsonb, true) => {
+                    if let Some((&1, text)) = bytes.split_first()
+                        && let Ok(text) = std::str::from_utf8(text)
+                    {
+                        subjects.add(class, text);
+                    }
+                }
+                (ValueType::Text, _) | (_, false) => {
+                    if let Ok(text) = std::str::from_utf8(bytes) {
+                        subjects.add(class, text);
+                    }
+                }
+                _ => {}
+            }
+        }
+        subjects.end_row();
     }
 
     /// Rewrites one DataRow (`body` without tag and length) into `out`:

@@ -1,6 +1,7 @@
 //! An admitted request on its way (`Exchange`), and a refused one (`Refusal`).
 //!
-//! Owns: the masker a response must go through, and the outcome record that
+//! Owns: the masker a response must go through, the patient identifiers it
+//! disclosed (as pseudonyms, for the outcome), and the outcome record that
 //! closes every request — also when the adapter drops the exchange without
 //! finishing it (recorded as interrupted, so nothing is lost silently).
 //! Does not: touch bytes of any protocol.
@@ -8,7 +9,7 @@
 use crate::budget::ResultLimit;
 use crate::session::SessionMeta;
 use sluice_audit::{AuditLog, Durable};
-use sluice_mask::{ClassCounts, Masker};
+use sluice_mask::{ClassCounts, ColumnMap, Detector, Masker, Subjects};
 use sluice_model::{AuditEvent, Denial, DenialCause, HoldRule, OutcomeEvent, OutcomeStatus};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -26,7 +27,7 @@ impl RequestMeta {
     /// The outcome follows the request record; it is not awaited (the
     /// request record already made the exchange durable). If Sluice dies
     /// before it is written, verify reports "outcome unknown".
-    pub(crate) fn record_outcome(&self, outcome: Outcome, rows_charged: u64) {
+    pub(crate) fn record_outcome(&self, outcome: Outcome, rows_charged: u64, subjects: Option<&Subjects>) {
         let event = AuditEvent::Outcome(OutcomeEvent {
             request_id: self.request_id.clone(),
             session_id: self.session.id.clone(),
@@ -41,6 +42,8 @@ impl RequestMeta {
             duration_us: self.started.elapsed().as_micros() as u64,
             rows_charged,
             masked: outcome.masked.iter().map(|(class, n)| (class.as_str().to_string(), n)).collect(),
+            subjects: subjects.map(Subjects::by_class).unwrap_or_default(),
+            subjects_omitted: subjects.map_or(0, Subjects::omitted),
         });
         self.audit.append_lazy(event);
     }
@@ -93,6 +96,10 @@ pub struct Exchange {
     limit: Option<ResultLimit>,
     /// `None` when the request's profile keeps everything.
     masker: Option<Arc<Masker>>,
+    /// The patient identifiers the response carried (accounting of
+    /// disclosures), and the column rules that find them; `None` when no
+    /// pseudonym key is configured.
+    subjects: Option<(Subjects, Arc<Detector>)>,
     completed: bool,
     commit: Arc<OnceLock<Result<(), String>>>,
     pending: Option<Durable>,
@@ -132,7 +139,7 @@ impl Exchange {
     /// An exchange whose request record is already durable.
     pub(crate) fn new(meta: RequestMeta, limit: Option<ResultLimit>, masker: Option<Arc<Masker>>) -> Exchange {
         let commit = Arc::new(OnceLock::from(Ok(())));
-        Exchange { meta, limit, masker, completed: false, commit, pending: None }
+        Exchange { meta, limit, masker, subjects: None, completed: false, commit, pending: None }
     }
 
     /// An exchange forwarded while its request record commits.
@@ -143,7 +150,13 @@ impl Exchange {
         durable: Durable,
     ) -> Exchange {
         let commit = Arc::new(OnceLock::new());
-        Exchange { meta, limit, masker, completed: false, commit, pending: Some(durable) }
+        Exchange { meta, limit, masker, subjects: None, completed: false, commit, pending: Some(durable) }
+    }
+
+    /// Collects the response's patient identifiers into `subjects`.
+    pub(crate) fn with_subjects(mut self, subjects: Option<(Subjects, Arc<Detector>)>) -> Exchange {
+        self.subjects = subjects;
+        self
     }
 
     pub fn request_id(&self) -> &str {
@@ -171,6 +184,19 @@ impl Exchange {
         self.masker.as_ref()
     }
 
+    /// Phase mask, accounting of disclosures: the column rules that say
+    /// which result columns hold MRN, SSN and NAME values, when they are
+    /// collected (also under a profile that keeps everything).
+    pub fn subject_columns(&self) -> Option<&ColumnMap> {
+        self.subjects.as_ref().map(|(_, detector)| detector.columns())
+    }
+
+    /// Where the adapter adds each relayed value of a subject column (and
+    /// ends each row); the outcome record carries their pseudonyms.
+    pub fn subjects_mut(&mut self) -> Option<&mut Subjects> {
+        self.subjects.as_mut().map(|(subjects, _)| subjects)
+    }
+
     /// The budget the response must stay within (`None`: unlimited). The
     /// adapter checks each result row against it and, at the first row that
     /// would cross it, stops relaying and ends the request with its message.
@@ -187,7 +213,7 @@ impl Exchange {
             window.charge(outcome.rows_returned);
             outcome.rows_returned
         });
-        self.meta.record_outcome(outcome, rows_charged);
+        self.meta.record_outcome(outcome, rows_charged, self.subjects.as_ref().map(|(s, _)| s));
     }
 }
 
@@ -201,6 +227,8 @@ impl Drop for Exchange {
                     ..Outcome::default()
                 },
                 0,
+                // Rows relayed before the end were disclosed all the same.
+                self.subjects.as_ref().map(|(s, _)| s),
             );
         }
     }

@@ -4,10 +4,13 @@
 //! Owns: the registry of named profiles (built-in and configured), the
 //! default profile for requests whose policy names none, and resolving a
 //! decision's `@mask` obligation to the [`Masker`] the adapter runs.
+//! Also owns: the accounting of disclosures' key and column rules, from
+//! which each allowed request gets its own [`Subjects`] set (also under
+//! `unmasked`), when a pseudonym key is configured.
 //! Does not: detect or rewrite (sluice-mask does), or read config (the
 //! server builds the registry from `[masking]`).
 
-use sluice_mask::Masker;
+use sluice_mask::{Detector, DisclosureKey, Masker, Subjects};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -27,6 +30,9 @@ pub struct Masking {
     default_profile: String,
     /// Tables named by `table.column` overrides, sorted.
     override_tables: Vec<String>,
+    /// The accounting of disclosures: the key and the column rules that
+    /// say which columns hold MRN, SSN and NAME. `None`: nothing collected.
+    disclosures: Option<(Arc<DisclosureKey>, Arc<Detector>)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -58,7 +64,21 @@ impl Masking {
         }
         override_tables.sort();
         override_tables.dedup();
-        Ok(Masking { profiles, default_profile: default_profile.to_string(), override_tables })
+        Ok(Masking { profiles, default_profile: default_profile.to_string(), override_tables, disclosures: None })
+    }
+
+    /// Collects, for every allowed request, the pseudonyms of the MRN, SSN
+    /// and NAME values its response returns, keyed with `key`, in the
+    /// columns `detector`'s rules class so (the profiles' detector).
+    pub fn with_disclosures(mut self, key: DisclosureKey, detector: Arc<Detector>) -> Masking {
+        self.disclosures = Some((Arc::new(key), detector));
+        self
+    }
+
+    /// A fresh set of disclosed subjects for one request, and the column
+    /// rules to find them by; `None` when no key is configured.
+    pub fn subjects(&self) -> Option<(Subjects, Arc<Detector>)> {
+        self.disclosures.as_ref().map(|(key, detector)| (Subjects::new(key.clone()), detector.clone()))
     }
 
     /// The profile a request gets: the one its policy named, or the

@@ -10,7 +10,7 @@
 //! (sluice-config does).
 
 use sluice_config::Config;
-use sluice_mask::{ColumnMap, ColumnRule, Detector, Masker, PhiClass, Profile, Strategy};
+use sluice_mask::{ColumnMap, ColumnRule, Detector, DisclosureKey, Masker, PhiClass, Profile, Strategy};
 use sluice_pipeline::Masking;
 use sluice_policy::PolicyEngine;
 use std::collections::HashSet;
@@ -69,7 +69,19 @@ pub fn build(config: &Config) -> Result<Masking, MaskingSetupError> {
         }
         maskers.push(Masker::new(detector.clone(), profile));
     }
-    Masking::new(maskers, &masking.default_profile).map_err(|e| invalid("masking.default_profile", e.to_string()))
+    let registry = Masking::new(maskers, &masking.default_profile)
+        .map_err(|e| invalid("masking.default_profile", e.to_string()))?;
+    // Accounting of disclosures needs the key: without one, nothing is collected.
+    Ok(match key {
+        Some(key) => registry.with_disclosures(DisclosureKey::new(&key), detector),
+        None => registry,
+    })
+}
+
+/// The key of the accounting of disclosures (the pseudonym key), for
+/// `sluice audit subject`; `None` when `[masking]` configures none.
+pub fn disclosure_key(config: &Config) -> Result<Option<DisclosureKey>, MaskingSetupError> {
+    Ok(pseudonym_key(config)?.map(|key| DisclosureKey::new(&key)))
 }
 
 /// Every `@mask` profile of the loaded policies and every name in
@@ -180,6 +192,20 @@ mod tests {
         let a = masked(&build(&with_newline).unwrap(), "research", "t", "patient_name", "Ann Lee");
         let b = masked(&build(&without).unwrap(), "research", "t", "patient_name", "Ann Lee");
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn disclosures_are_collected_only_under_a_pseudonym_key() {
+        let (keyed, _a) = config(RESEARCH, "0123456789abcdef0123456789abcdef\n");
+        let masking = build(&keyed).unwrap();
+        let (mut subjects, detector) = masking.subjects().expect("a key: disclosures are collected");
+        assert_eq!(detector.columns().classify(None, "mrn", None), ColumnRule::Phi(PhiClass::Mrn));
+        subjects.add(PhiClass::Mrn, "MRN0100001");
+        let key = disclosure_key(&keyed).unwrap().unwrap();
+        assert_eq!(subjects.by_class()["MRN"], [key.pseudonym(PhiClass::Mrn, "MRN0100001").unwrap()]);
+        let (plain, _b) = config("", "");
+        assert!(build(&plain).unwrap().subjects().is_none(), "no key: nothing collected");
+        assert!(disclosure_key(&plain).unwrap().is_none());
     }
 
     #[test]

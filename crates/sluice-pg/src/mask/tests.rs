@@ -289,3 +289,51 @@ fn random_input_never_panics_or_yields_a_malformed_row() {
     }
     assert!(accepted > 1000, "the generator reaches the rewriting paths ({accepted})");
 }
+
+/// The accounting pseudonyms a plan collects from `rows`.
+fn disclosed(plan: &ResultPlan, rows: &[Vec<Option<&[u8]>>]) -> std::collections::BTreeMap<String, Vec<String>> {
+    let key = std::sync::Arc::new(sluice_mask::DisclosureKey::new(b"0123456789abcdef0123456789abcdef"));
+    let mut subjects = Subjects::new(key);
+    for values in rows {
+        let frame = row(values);
+        plan.disclose(frame.body(), &mut subjects);
+    }
+    subjects.by_class()
+}
+
+#[test]
+fn subject_columns_give_one_pseudonym_in_text_and_binary_and_any_spelling() {
+    let masker = Masker::safe_harbor();
+    let fields =
+        |format| [field("mrn", TEXT, format), field("diagnosis", TEXT, format), field("patient_name", TEXT, format)];
+    let text_plan = ResultPlan::new(&fields(0), None, &masker, &HashMap::new()).unwrap();
+    let binary_plan = ResultPlan::new(&fields(1), None, &masker, &HashMap::new()).unwrap();
+    let unmasked_plan =
+        ResultPlan::for_subjects(&fields(0), None, masker.detector().columns(), &HashMap::new()).unwrap();
+    assert!(text_plan.discloses() && unmasked_plan.discloses());
+    let a: Vec<Option<&[u8]>> = vec![Some(b"MRN0100001"), Some(b"asthma"), Some(b"Ava Okafor")];
+    let a_again: Vec<Option<&[u8]>> = vec![Some(b" mrn0100001 "), Some(b"migraine"), Some(b"OKAFOR,  ava")];
+    let want = disclosed(&text_plan, std::slice::from_ref(&a));
+    assert_eq!(want.keys().collect::<Vec<_>>(), ["MRN", "NAME"]);
+    assert_eq!(disclosed(&binary_plan, std::slice::from_ref(&a)), want);
+    assert_eq!(disclosed(&unmasked_plan, std::slice::from_ref(&a_again)), want);
+    assert_eq!(disclosed(&text_plan, &[a.clone(), a_again.clone()]), want, "deduplicated");
+    let none: Vec<Option<&[u8]>> = vec![None, Some(b"asthma"), None];
+    assert!(disclosed(&text_plan, &[none]).is_empty());
+
+    // A binary integer MRN meets its text form.
+    let ints = |format| [field("mrn", INT8, format)];
+    let int_text = ResultPlan::new(&ints(0), None, &masker, &HashMap::new()).unwrap();
+    let int_binary = ResultPlan::for_subjects(&ints(1), None, masker.detector().columns(), &HashMap::new()).unwrap();
+    let binary = 100001i64.to_be_bytes();
+    assert_eq!(disclosed(&int_binary, &[vec![Some(&binary[..])]]), disclosed(&int_text, &[vec![Some(b"100001")]]));
+
+    // A result with no identifier column discloses nothing, and a plan
+    // for an unmasked profile refuses nothing.
+    let plain =
+        ResultPlan::for_subjects(&[field("diagnosis", TEXT, 0)], None, &ColumnMap::new(), &HashMap::new()).unwrap();
+    assert!(!plain.discloses());
+    assert!(
+        ResultPlan::for_subjects(&[field("aliases", TEXT_ARRAY, 1)], None, &ColumnMap::new(), &HashMap::new()).is_ok()
+    );
+}
