@@ -13,15 +13,21 @@
 //! - [`validate`]: checks serde cannot express (duplicates, hex, addresses).
 //! - [`masking`]: `[masking]`, its types and checks.
 //! - [`alerts`]: `[alerts]`, the webhooks, their types and checks.
+//! - [`siem`]: `[siem]`, the SIEM sinks, their types and checks.
+//! - `recording`: `[recording]`, session recording for replay.
 
 mod alerts;
 mod masking;
 mod model;
+mod recording;
+mod siem;
 mod validate;
 
 pub use alerts::{ALERT_EVENTS, Alerts, InlineSecret, WebhookConfig, WebhookFormat, WebhookSecret};
 pub use masking::{Masking, MaskingProfile};
 pub use model::*;
+pub use recording::Recording;
+pub use siem::{Siem, SinkConfig, SinkTarget, StatementOption, SyslogTransport};
 
 use std::path::{Path, PathBuf};
 
@@ -90,6 +96,14 @@ impl Config {
         }
         if let Some(key) = &mut self.masking.pseudonym_key_file {
             anchor(key);
+        }
+        if let Some(key) = &mut self.audit.signing_key_file {
+            anchor(key);
+        }
+        for sink in &mut self.siem.sinks {
+            if let Some(ca) = &mut sink.ca_file {
+                anchor(ca);
+            }
         }
         self.storage.anchor_sqlite_path(base);
     }

@@ -30,6 +30,10 @@ pub struct Config {
     pub masking: crate::Masking,
     #[serde(default)]
     pub alerts: crate::Alerts,
+    #[serde(default)]
+    pub recording: crate::Recording,
+    #[serde(default)]
+    pub siem: crate::Siem,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -118,12 +122,28 @@ pub struct Audit {
     /// Most records one group commit writes.
     #[serde(default = "default_max_batch")]
     pub max_batch: usize,
+    /// The Ed25519 key (`sluice keys generate`) that signs checkpoints.
+    /// Keep it away from the audit database: whoever holds both can rewrite
+    /// history and sign it. Absent: no checkpoints are signed.
+    pub signing_key_file: Option<PathBuf>,
+    /// How often a checkpoint is signed (when records were added); also on
+    /// shutdown.
+    #[serde(default = "default_checkpoint_interval", with = "humantime_serde_shim")]
+    pub checkpoint_interval: Duration,
 }
 
 impl Default for Audit {
     fn default() -> Self {
-        Audit { max_batch: default_max_batch() }
+        Audit {
+            max_batch: default_max_batch(),
+            signing_key_file: None,
+            checkpoint_interval: default_checkpoint_interval(),
+        }
     }
+}
+
+fn default_checkpoint_interval() -> Duration {
+    Duration::from_secs(5)
 }
 
 fn default_max_batch() -> usize {
@@ -302,6 +322,22 @@ pub struct Connection {
     /// `"production"`, so a forgotten setting gets the strictest guardrails.
     #[serde(default = "default_environment")]
     pub environment: String,
+    /// How long this connection's recordings are kept. Absent: forever.
+    #[serde(default)]
+    pub retention: Retention,
+}
+
+/// Retention of a connection's audit payloads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Retention {
+    /// Days a session recording's chunks are kept; older chunk bytes are
+    /// deleted (their records, hashes and checkpoints stay, so the log still
+    /// verifies). Absent: kept forever.
+    pub payload_days: Option<u32>,
+    /// Nothing is deleted while set (litigation, investigation).
+    #[serde(default)]
+    pub legal_hold: bool,
 }
 
 fn default_environment() -> String {

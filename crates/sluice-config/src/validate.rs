@@ -16,6 +16,9 @@ pub(crate) fn validate(config: &Config) -> Result<(), Invalid> {
     if config.audit.max_batch == 0 {
         return Err(invalid("audit.max_batch".into(), "must be at least 1"));
     }
+    if config.audit.checkpoint_interval < std::time::Duration::from_millis(100) {
+        return Err(invalid("audit.checkpoint_interval".into(), "must be at least 100ms"));
+    }
 
     let mut key_names = HashSet::new();
     let mut key_hashes = HashSet::new();
@@ -83,7 +86,9 @@ pub(crate) fn validate(config: &Config) -> Result<(), Invalid> {
     validate_policy(&config.policy)?;
     validate_approvals(config)?;
     crate::masking::validate(&config.masking)?;
-    crate::alerts::validate(&config.alerts)
+    crate::recording::validate(&config.recording)?;
+    crate::alerts::validate(&config.alerts)?;
+    crate::siem::validate(&config.siem)
 }
 
 fn validate_approvals(config: &Config) -> Result<(), Invalid> {

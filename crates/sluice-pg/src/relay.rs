@@ -8,8 +8,10 @@
 //! a refusal Sluice writes itself lands exactly where the upstream's answer
 //! would have been. This file holds the queue's types and the request side;
 //! `response` holds the response side.
-//! Does not: decide or record (the pipeline does), or speak startup.
+//! Does not: decide or record (the pipeline does), or speak startup. The
+//! session recording is fed from what was written to the client (`record`).
 
+mod record;
 mod response;
 
 use crate::codec::{self, Frame, FrontendMessage, Severity, encode};
@@ -68,7 +70,7 @@ enum Expect {
     /// An Execute: rows, then CommandComplete, EmptyQuery, PortalSuspended or an error.
     Execute(Tracked),
     /// A refusal Sluice answers itself, in the place the upstream's answer would be.
-    Refused { error: BytesMut, ready_for_query: bool },
+    Refused { error: BytesMut, ready_for_query: bool, statement: Option<Box<record::Statement>> },
 }
 
 /// The RowDescription (raw; empty for NoData) of a prepared statement or a
@@ -88,7 +90,7 @@ enum Columns {
 
 impl Columns {
     /// The masking plan of the result described so far.
-    fn plan(&self, masker: &sluice_mask::Masker, tables: &HashMap<u32, String>) -> Result<ResultPlan, MaskError> {
+    fn plan(&self, exchange: &Exchange, tables: &HashMap<u32, String>) -> Result<ResultPlan, MaskError> {
         let lock = |slot: &DescriptionSlot| slot.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let (description, formats) = match self {
             Columns::Query(description) => (description.clone(), None),
@@ -102,7 +104,7 @@ impl Columns {
             Some(body) => codec::decode_row_description(body)?,
             None => Vec::new(),
         };
-        ResultPlan::new(&fields, formats, masker, tables)
+        ResultPlan::for_exchange(&fields, formats, exchange, tables)
     }
 }
 
@@ -111,7 +113,7 @@ impl Columns {
 struct Tracked {
     exchange: Exchange,
     /// Where its result's columns are described, and, once the first row
-    /// needed it, how they are masked (only under a masking profile).
+    /// needed it, how they are masked and which hold patient identifiers.
     columns: Columns,
     mask_plan: Option<ResultPlan>,
     /// Values masked, per class, for the outcome record.
@@ -131,6 +133,8 @@ struct Tracked {
     /// Set when the rest of the response must not reach the client: it is
     /// dropped, and an ErrorResponse takes the place of its completion.
     withheld: Option<Withheld>,
+    /// What the session's recording still needs of it (`None`: not recorded).
+    recording: Option<Box<record::TrackedRecording>>,
 }
 
 /// Why the rest of a response is withheld, as the client and the audit
@@ -199,6 +203,7 @@ impl Tracked {
             tags: Vec::new(),
             error: None,
             withheld: None,
+            recording: None,
         }
     }
 
@@ -304,6 +309,8 @@ struct Portal {
     sql: Arc<str>,
     param_count: u32,
     params_sha256: Option<String>,
+    /// Bind's parameters, kept (a view, not a copy) only when recording.
+    params: Option<Bytes>,
     /// Shared by every Execute of this portal, for its budget.
     spend: Arc<ResultSpend>,
     description: DescriptionSlot,
@@ -322,6 +329,7 @@ impl Portal {
             sql: Arc::from(format!("-- execute of unknown portal \"{name}\"")),
             param_count: 0,
             params_sha256: None,
+            params: None,
             spend: Arc::default(),
             description: DescriptionSlot::default(),
             statement_description: DescriptionSlot::default(),
@@ -380,6 +388,8 @@ struct RequestSide<'a> {
     /// Execute whose Sync has not been seen yet). Awaited before the next
     /// Query or Execute is forwarded, and before waiting on the client.
     pending_commits: Vec<(PendingCommit, bool)>,
+    /// Requests carry their statement to the response side, which records it.
+    recording: bool,
 }
 
 impl Adapter for RequestSide<'_> {
@@ -416,12 +426,16 @@ impl Adapter for RequestSide<'_> {
         if let Some(commit) = exchange.take_pending_commit() {
             self.pending_commits.push((commit, matches!(request, PgRequest::Execute { .. })));
         }
-        let (frame, expect) = match request {
+        let recording = self.recording.then(|| {
+            let masker = exchange.masker();
+            record::TrackedRecording::new(record::statement(&request, exchange.request_id(), masker), masker.is_none())
+        });
+        let (frame, mut expect) = match request {
             PgRequest::Query { frame, .. } => {
                 (frame, Expect::Query(Tracked::new(exchange, None, Columns::Query(None))))
             }
             PgRequest::Execute { frame, name, portal } => {
-                if exchange.masker().is_some() && !portal.described {
+                if (exchange.masker().is_some() || exchange.subject_columns().is_some()) && !portal.described {
                     // The client never asked for the columns (a bare
                     // Bind/Execute): Sluice asks, and keeps the answer.
                     encode::describe_portal(&mut self.upstream_out, &name);
@@ -436,6 +450,9 @@ impl Adapter for RequestSide<'_> {
                 (frame, Expect::Execute(Tracked::new(exchange, Some(portal.spend), columns)))
             }
         };
+        if let Expect::Query(tracked) | Expect::Execute(tracked) = &mut expect {
+            tracked.recording = recording;
+        }
         self.upstream_out.extend_from_slice(&frame.bytes);
         self.inflight.push(expect);
         Ok(())
@@ -476,7 +493,8 @@ impl Adapter for RequestSide<'_> {
         encode::error_response(&mut error, Severity::Error, code, &refusal.message(), None);
         let ready_for_query = matches!(request, PgRequest::Query { .. });
         self.discarding = !ready_for_query;
-        self.inflight.push(Expect::Refused { error, ready_for_query });
+        let statement = self.recording.then(|| Box::new(record::refused_statement(&request, &refusal.request_id)));
+        self.inflight.push(Expect::Refused { error, ready_for_query, statement });
         self.inflight.wake.notify_one();
         Ok(())
     }
@@ -551,10 +569,12 @@ impl RequestSide<'_> {
                     described: false,
                 });
                 let params_sha256 = (param_count > 0).then(|| hex::encode(Sha256::digest(params)));
+                let params = (self.recording && param_count > 0).then(|| frame.bytes.slice_ref(params));
                 let bound = Portal {
                     sql: prepared.sql,
                     param_count: param_count.into(),
                     params_sha256,
+                    params,
                     spend: Arc::default(),
                     description: DescriptionSlot::default(),
                     statement_description: prepared.description,
@@ -640,6 +660,8 @@ where
 {
     let (mut client_rd, mut client_wr) = tokio::io::split(client);
     let (mut upstream_rd, mut upstream_wr) = tokio::io::split(upstream);
+    let mut recorder = sluice_pipeline::Recorder::for_session(session);
+    let recording = recorder.is_some();
     let inflight = Inflight {
         queue: Mutex::default(),
         wake: Notify::new(),
@@ -660,6 +682,7 @@ where
             portals: HashMap::new(),
             pending_commits: Vec::new(),
             target: settings.target,
+            recording,
         };
         loop {
             loop {
@@ -711,8 +734,15 @@ where
         }
     };
 
-    let responses =
-        response::respond(&inflight, &mut upstream_rd, &mut upstream_buf, &mut client_wr, max_frame, shutdown);
+    let responses = response::respond(
+        &inflight,
+        &mut upstream_rd,
+        &mut upstream_buf,
+        &mut client_wr,
+        max_frame,
+        shutdown,
+        recorder.as_mut(),
+    );
 
     let end = tokio::select! {
         end = requests => end,
@@ -744,6 +774,9 @@ where
     }
     if !farewell.is_empty() {
         let _ = client_wr.write_all(&farewell).await;
+    }
+    if let Some(recorder) = recorder {
+        record::finish(recorder, &farewell);
     }
     let _ = client_wr.shutdown().await;
     let mut terminate = BytesMut::new();

@@ -23,6 +23,8 @@
 //!   reviewer API share (store, audit records, alerts, waking held sessions).
 //! - [`masking`]: `Masking`, the configured profiles; which one a request gets.
 //! - [`metrics`]: Prometheus counters the server exposes.
+//! - [`recording`]: `Recorder`, the session's exchange as the client saw it
+//!   (masked), in hash-committed chunks of the audit log, for replay.
 
 pub mod approvals;
 pub mod budget;
@@ -33,6 +35,7 @@ pub mod guardrails;
 mod hold;
 pub mod masking;
 pub mod metrics;
+pub mod recording;
 pub mod session;
 
 pub use approvals::{Approvals, ApprovalsError};
@@ -41,4 +44,5 @@ pub use exchange::{Exchange, Outcome, PendingCommit, Refusal, RefusalKind, Relea
 pub use gateway::{Gateway, GatewayError};
 pub use masking::{AppliedMask, Masking};
 pub use metrics::Metrics;
+pub use recording::{RecordedStatement, Recorder};
 pub use session::{Adapter, Session};

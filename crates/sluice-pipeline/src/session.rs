@@ -12,6 +12,7 @@ use crate::gateway::Gateway;
 use crate::hold;
 use crate::masking::AppliedMask;
 use sluice_config::Connection;
+use sluice_mask::{Detector, Subjects};
 use sluice_model::{
     Action, AuditEvent, Decision, Denial, DenialCause, HoldRule, OutcomeStatus, Plan, Principal, RequestEvent,
     SessionClose,
@@ -64,12 +65,14 @@ pub trait Adapter {
 struct Admitted {
     limit: Option<ResultLimit>,
     mask: AppliedMask,
+    /// The identifiers its response discloses, collected for the outcome.
+    subjects: Option<(Subjects, Arc<Detector>)>,
 }
 
 impl Admitted {
     /// The exchange of a request whose record is durable.
     fn exchange(self, meta: RequestMeta) -> Exchange {
-        Exchange::new(meta, self.limit, self.mask.masker)
+        Exchange::new(meta, self.limit, self.mask.masker).with_subjects(self.subjects)
     }
 }
 
@@ -215,7 +218,8 @@ impl Session {
         // record is durable before a byte goes upstream.
         let next = match next {
             Next::Forward(admitted) if action.is_pure_read() => {
-                let exchange = Exchange::overlapped(meta, admitted.limit, admitted.mask.masker, durable);
+                let exchange = Exchange::overlapped(meta, admitted.limit, admitted.mask.masker, durable)
+                    .with_subjects(admitted.subjects);
                 return adapter.forward(request, exchange).await;
             }
             next => next,
@@ -254,6 +258,7 @@ impl Session {
         meta.record_outcome(
             Outcome { status: OutcomeStatus::Refused, error: Some(refusal.message()), ..Outcome::default() },
             0,
+            None,
         );
         result
     }
@@ -268,7 +273,7 @@ impl Session {
             inner.masking.resolve(plan.mask_profile.as_deref()).cloned().ok_or_else(|| undefined_profile(plan))?;
         let (principal, connection) = (&self.meta.principal.subject, &self.meta.connection.name);
         let limit = inner.budgets.admit(principal, connection, &plan.policies, plan.budget).await?;
-        Ok(Admitted { limit, mask })
+        Ok(Admitted { limit, mask, subjects: inner.masking.subjects() })
     }
 
     /// Records the end of the session. Called once, by the adapter.

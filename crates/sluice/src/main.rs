@@ -2,15 +2,17 @@
 //!
 //! Owns: the command-line surface (`serve`, `check`, `audit verify`,
 //! `audit search`, `policy test`, `policy explain`, `mask`, `approvals`,
-//! `keys generate`),
+//! `keys generate`, `sessions list`, `sessions replay`),
 //! logging setup, signal handling, and exit codes.
 //! Does not: carry logic a crate should own; each subcommand is a thin call.
 
 mod approvals_cmd;
 mod audit_cmd;
+mod audit_subject;
 mod keys_cmd;
 mod mask_cmd;
 mod policy_cmd;
+mod sessions_cmd;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -50,6 +52,11 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: audit_cmd::AuditCommand,
+    },
+    /// List recorded sessions and replay one as a psql-like transcript.
+    Sessions {
+        #[command(subcommand)]
+        command: sessions_cmd::SessionsCommand,
     },
     /// Try Cedar policies offline: run a file of test cases, or explain how
     /// one statement is classified and decided.
@@ -112,6 +119,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { config, ready_file } => serve(&config, ready_file.as_deref()).await,
         Command::Check { config } => check(&config).await,
         Command::Audit { command } => audit_cmd::run(command).await,
+        Command::Sessions { command } => sessions_cmd::run(command).await,
         Command::Policy { command } => Ok(policy_cmd::run(command)),
         Command::Mask(args) => mask_cmd::run(args),
         Command::Approvals { command } => Ok(approvals_cmd::run(command).await),

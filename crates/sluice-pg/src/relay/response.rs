@@ -9,11 +9,11 @@
 //! Does not: read the client, or forward anything upstream (the parent
 //! module's request side does).
 
-use super::{Columns, Ending, Expect, Inflight, SessionEnd, Tracked, Withheld};
+use super::{Columns, Ending, Expect, Inflight, SessionEnd, Tracked, Withheld, record};
 use crate::codec::{self, BackendMessage, Frame, Severity, encode};
 use crate::mask::{self, MaskError};
 use bytes::BytesMut;
-use sluice_pipeline::Release;
+use sluice_pipeline::{Recorder, Release};
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -23,7 +23,8 @@ use tokio_util::sync::CancellationToken;
 const CLIENT_FLUSH_BYTES: usize = 64 * 1024;
 
 /// The response direction: relays upstream messages to the client, in order,
-/// attributing them to the request at the head of the queue.
+/// attributing them to the request at the head of the queue, and records
+/// what the client got when the session is recorded.
 pub(super) async fn respond<R, W>(
     inflight: &Inflight,
     upstream: &mut R,
@@ -31,6 +32,7 @@ pub(super) async fn respond<R, W>(
     client: &mut W,
     max_frame: usize,
     shutdown: &CancellationToken,
+    mut recorder: Option<&mut Recorder>,
 ) -> SessionEnd
 where
     R: AsyncRead + Unpin,
@@ -41,9 +43,13 @@ where
     let mut discarding = false;
     loop {
         let mut held = false;
+        let notices_at = out.len();
         inflight.take_notices(&mut out);
+        if let Some(recorder) = recorder.as_deref_mut() {
+            record::messages(recorder, &out[notices_at..]);
+        }
         loop {
-            if settle_head(inflight, &mut out, transaction_status) {
+            if settle_head(inflight, &mut out, transaction_status, recorder.as_deref_mut()) {
                 held = true;
                 break;
             }
@@ -52,7 +58,7 @@ where
                 Ok(None) => break,
                 Err(e) => return SessionEnd::UpstreamLost(format!("malformed message from the target: {e}")),
             };
-            match relay_backend(inflight, &frame, &mut out, &mut discarding) {
+            match relay_backend(inflight, &frame, &mut out, &mut discarding, recorder.as_deref_mut()) {
                 Ok(Some(status)) => transaction_status = status,
                 Ok(None) => {}
                 Err(e) => return SessionEnd::UpstreamLost(format!("malformed message from the target: {e}")),
@@ -95,10 +101,21 @@ where
 /// request now at the head must not be answered yet (its record is still
 /// committing). A head whose record failed is marked withheld here, so its
 /// response is replaced by an error.
-fn settle_head(inflight: &Inflight, out: &mut BytesMut, transaction_status: u8) -> bool {
+fn settle_head(
+    inflight: &Inflight,
+    out: &mut BytesMut,
+    transaction_status: u8,
+    mut recorder: Option<&mut Recorder>,
+) -> bool {
     let mut queue = inflight.lock();
     while let Some(Expect::Refused { .. }) = queue.front() {
-        if let Some(Expect::Refused { error, ready_for_query }) = queue.pop_front() {
+        if let Some(Expect::Refused { error, ready_for_query, statement }) = queue.pop_front() {
+            if let Some(recorder) = recorder.as_deref_mut() {
+                if let Some(statement) = statement {
+                    recorder.statement(&statement);
+                }
+                record::messages(recorder, &error);
+            }
             out.extend_from_slice(&error);
             if ready_for_query {
                 encode::ready_for_query(out, transaction_status);
@@ -125,6 +142,7 @@ fn relay_backend(
     frame: &Frame,
     out: &mut BytesMut,
     discarding: &mut bool,
+    mut recorder: Option<&mut Recorder>,
 ) -> Result<Option<u8>, codec::CodecError> {
     let mut queue = inflight.lock();
     if *discarding {
@@ -139,13 +157,29 @@ fn relay_backend(
         }
         *discarding = false;
     }
+    // The statement is recorded as its answer begins, before any of it.
+    if let (Some(recorder), Some(Expect::Query(tracked) | Expect::Execute(tracked))) =
+        (recorder.as_deref_mut(), queue.front_mut())
+        && let Some(recording) = tracked.recording.as_deref_mut()
+    {
+        recording.start(recorder);
+    }
     let head = queue.front_mut();
     if let Some(expect) = head {
         let execute = matches!(expect, Expect::Execute(_));
+        let at = out.len();
         match relay_withheld(expect, frame, out)? {
             Withholding::No => {}
             Withholding::Consumed => return Ok(None),
             Withholding::Done(status) => {
+                if let (Some(recorder), Expect::Query(tracked) | Expect::Execute(tracked)) =
+                    (recorder.as_deref_mut(), expect)
+                {
+                    if let Some(recording) = tracked.recording.as_deref_mut() {
+                        recording.interrupted(recorder);
+                    }
+                    record::messages(recorder, &out[at..]);
+                }
                 pop_tracked(&mut queue, Ending::Answered);
                 if execute {
                     while !matches!(queue.front(), None | Some(Expect::Sync)) {
@@ -178,7 +212,14 @@ fn relay_backend(
         match frame.tag {
             b'D' => {
                 tracked.rows += 1;
-                return relay_row(inflight, tracked, frame, out);
+                let at = out.len();
+                let relayed = relay_row(inflight, tracked, frame, out);
+                if let (Some(recorder), Some(recording)) = (recorder, tracked.recording.as_deref_mut())
+                    && out.len() > at
+                {
+                    recording.row(recorder, &tracked.columns, &out[at..]);
+                }
+                return relayed;
             }
             b'd' | b'H' if tracked.exchange.masker().is_some() => return relay_copy_out(tracked, frame, out),
             b'T' => {
@@ -186,6 +227,11 @@ fn relay_backend(
                 if let Columns::Query(description) = &mut tracked.columns {
                     *description = Some(frame.bytes.clone());
                     tracked.mask_plan = None;
+                    if let (Some(recorder), Some(recording)) =
+                        (recorder.as_deref_mut(), tracked.recording.as_deref_mut())
+                    {
+                        recording.row_description(recorder, frame.body());
+                    }
                 }
             }
             b'E' | b'N' => {
@@ -206,6 +252,17 @@ fn relay_backend(
         }
     }
     let frame = masked_notice.as_ref().unwrap_or(frame);
+    if let Some(recorder) = recorder.as_deref_mut()
+        && matches!(frame.tag, b'E' | b'N')
+    {
+        if frame.tag == b'E'
+            && let Some(Expect::Query(tracked) | Expect::Execute(tracked)) = queue.front_mut()
+            && let Some(recording) = tracked.recording.as_deref_mut()
+        {
+            recording.interrupted(recorder);
+        }
+        record::message(recorder, frame.tag, frame.body());
+    }
     // The answer to Sluice's own Describe is kept, not relayed.
     let own_describe = matches!(queue.front(), Some(Expect::Describe { relay: false, .. }));
     if !(own_describe && matches!(frame.tag, b'T' | b'n')) {
@@ -234,12 +291,22 @@ fn relay_backend(
             if let BackendMessage::CommandComplete { tag } = BackendMessage::decode(frame)? {
                 tracked.tags.push(tag.to_string());
                 tracked.rows = tracked.rows.max(rows_in_tag(tag));
+                if let (Some(recorder), Some(recording)) = (recorder, tracked.recording.as_deref_mut()) {
+                    recording.complete(recorder, &tracked.columns, tag, rows_in_tag(tag));
+                }
             }
             if matches!(queue.front(), Some(Expect::Execute(_))) {
                 pop_tracked(&mut queue, Ending::Answered);
             }
         }
-        (b'I' | b's', Some(Expect::Execute(_))) => pop_tracked(&mut queue, Ending::Answered),
+        (b'I' | b's', Some(Expect::Execute(tracked))) => {
+            // A suspended portal's rows over the cap are counted here; the
+            // next Execute of it is a statement of its own.
+            if let (Some(recorder), Some(recording)) = (recorder, tracked.recording.as_deref_mut()) {
+                recording.interrupted(recorder);
+            }
+            pop_tracked(&mut queue, Ending::Answered);
+        }
         (b'E', Some(head)) => {
             let BackendMessage::Error(fields) = BackendMessage::decode(frame)? else {
                 unreachable!("tag E is an error")
@@ -282,14 +349,20 @@ fn relay_row(
     frame: &Frame,
     out: &mut BytesMut,
 ) -> Result<Option<u8>, codec::CodecError> {
-    let Some(masker) = tracked.exchange.masker() else {
+    let masks = tracked.exchange.masker().is_some();
+    if !masks && tracked.exchange.subject_columns().is_none() {
         out.extend_from_slice(&frame.bytes);
         return Ok(None);
-    };
+    }
     if tracked.mask_plan.is_none() {
-        match tracked.columns.plan(masker, &inflight.tables) {
+        match tracked.columns.plan(&tracked.exchange, &inflight.tables) {
             Ok(plan) => tracked.mask_plan = Some(plan),
             Err(MaskError::Malformed(e)) => return Err(e),
+            Err(_) if !masks => {
+                // Nothing to mask: the row passes, unaccounted.
+                out.extend_from_slice(&frame.bytes);
+                return Ok(None);
+            }
             Err(e) => {
                 tracked.withheld = Some(Withheld::unmaskable(&e));
                 return Ok(None);
@@ -297,8 +370,23 @@ fn relay_row(
         }
     }
     let Some(plan) = &tracked.mask_plan else { return Ok(None) };
-    match plan.rewrite_row(&frame.bytes, frame.body(), masker, &mut tracked.masked, out) {
-        Ok(()) => Ok(None),
+    let relayed = match tracked.exchange.masker() {
+        Some(masker) => plan.rewrite_row(&frame.bytes, frame.body(), masker, &mut tracked.masked, out),
+        None => {
+            out.extend_from_slice(&frame.bytes);
+            Ok(())
+        }
+    };
+    match relayed {
+        Ok(()) => {
+            // Accounting of disclosures: the row's identifiers, as sent by the target.
+            if plan.discloses()
+                && let Some(subjects) = tracked.exchange.subjects_mut()
+            {
+                plan.disclose(frame.body(), subjects);
+            }
+            Ok(None)
+        }
         Err(MaskError::Malformed(e)) => Err(e),
         Err(e) => {
             tracked.withheld = Some(Withheld::unmaskable(&e));

@@ -1,0 +1,142 @@
+//! Splunk HTTP Event Collector: a batch of events as one POST.
+//!
+//! Owns: the HEC payload (newline-separated `{"time", "host", "source",
+//! "sourcetype", "event"}` objects), the request with its
+//! `Authorization: Splunk <token>` header, and which answers count as
+//! received (any 2xx).
+//! Does not: retry (the runner does) or read the token from config.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::SinkError;
+use crate::event::SiemEvent;
+
+/// The HEC endpoint under the collector's base URL.
+pub const HEC_PATH: &str = "/services/collector/event";
+
+/// How long one POST may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The HEC body for `events`: one JSON object per event, newline-separated.
+/// `time` is epoch seconds with microseconds, taken from the event.
+pub fn payload(events: &[SiemEvent], host: &str) -> String {
+    let mut body = String::new();
+    for event in events {
+        let time = chrono::DateTime::parse_from_rfc3339(&event.time)
+            .map(|t| format!("{}.{:06}", t.timestamp(), t.timestamp_subsec_micros()))
+            .unwrap_or_else(|_| "0".into());
+        let host = serde_json::to_string(host).expect("a string serialises");
+        body.push_str(&format!(
+            "{{\"time\":{time},\"host\":{host},\"source\":\"sluice\",\"sourcetype\":\"sluice\",\"event\":{}}}\n",
+            event.to_json()
+        ));
+    }
+    body
+}
+
+/// One HEC collector.
+pub struct HecSink {
+    endpoint: String,
+    authorization: String,
+    host: String,
+    client: reqwest::Client,
+}
+
+impl std::fmt::Debug for HecSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HecSink").field("endpoint", &self.endpoint).finish_non_exhaustive()
+    }
+}
+
+impl HecSink {
+    /// A sink posting to `<url>/services/collector/event` with `token`;
+    /// HTTPS servers are checked against `ca_file` when given.
+    pub fn new(url: &str, token: &str, ca_file: Option<&Path>) -> Result<HecSink, SinkError> {
+        let mut builder = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("sluice/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = ca_file {
+            let pem = std::fs::read(path)
+                .map_err(|e| SinkError::Setup(format!("cannot read ca_file {}: {e}", path.display())))?;
+            let certs = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| SinkError::Setup(format!("ca_file {}: {e}", path.display())))?;
+            builder = builder.tls_certs_only(certs);
+        }
+        let client = builder.build().map_err(|e| SinkError::Setup(format!("HTTP client: {e}")))?;
+        Ok(HecSink {
+            endpoint: format!("{}{HEC_PATH}", url.trim_end_matches('/')),
+            authorization: format!("Splunk {token}"),
+            host: crate::syslog::local_hostname(),
+            client,
+        })
+    }
+
+    /// Posts `events` as one request; `Ok` on any 2xx.
+    pub async fn send(&mut self, events: &[SiemEvent]) -> Result<(), SinkError> {
+        let response = self
+            .client
+            .post(&self.endpoint)
+            .header(reqwest::header::AUTHORIZATION, &self.authorization)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(payload(events, &self.host))
+            .send()
+            .await
+            .map_err(|e| SinkError::Unavailable(format!("{}: {}", self.endpoint, without_url(&e))))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let text = response.text().await.unwrap_or_default();
+        let text: String = text.chars().take(200).collect();
+        Err(SinkError::Unavailable(format!("{}: HTTP {status}: {text}", self.endpoint)))
+    }
+}
+
+/// A reqwest error's text without the URL (the caller adds it once).
+fn without_url(e: &reqwest::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::payload;
+    use crate::event::SiemEvent;
+    use sluice_audit::StoredCheckpoint;
+
+    #[test]
+    fn payload_is_one_hec_event_per_line() {
+        let events: Vec<SiemEvent> = [3u64, 9]
+            .iter()
+            .map(|&size| {
+                SiemEvent::from_checkpoint(&StoredCheckpoint {
+                    size,
+                    time: "2026-11-05T09:30:00.000250Z".into(),
+                    root: "00".repeat(32),
+                    note: "n\n".into(),
+                })
+            })
+            .collect();
+        let body = payload(&events, "gw\"1");
+        let lines: Vec<&str> = body.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert!(body.ends_with('\n'));
+        for (line, size) in lines.iter().zip([3, 9]) {
+            assert!(line.starts_with("{\"time\":1793871000.000250,"), "{line}");
+            let value: serde_json::Value = serde_json::from_str(line).unwrap();
+            assert_eq!(value["host"], "gw\"1");
+            assert_eq!(value["source"], "sluice");
+            assert_eq!(value["sourcetype"], "sluice");
+            assert_eq!(value["event"]["event_id"], format!("sluice/checkpoint/{size}"));
+            assert_eq!(value["event"]["type"], "checkpoint");
+        }
+    }
+}
