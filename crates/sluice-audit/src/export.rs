@@ -30,7 +30,7 @@ use sluice_evidence::VerifierKey;
 use crate::AuditError;
 use crate::reader::AuditReader;
 use crate::store::StoredCheckpoint;
-use crate::verify::{BreakReason, Broken, ChainCheck, VerifyReport, verified_checkpoints};
+use crate::verify::{BreakReason, Broken, ChainCheck, Prepared, VerifyReport, verified_checkpoints};
 
 /// The `format` of `manifest.json`.
 pub const EXPORT_FORMAT: &str = "sluice-audit-export/1";
@@ -164,34 +164,54 @@ pub fn verify_export(
     let file = File::open(&records_path).map_err(|e| io_error(&records_path, e))?;
     let total = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut reader = BufReader::with_capacity(1 << 20, file);
-    let (mut line, mut read, mut line_no) = (String::new(), 0u64, 0u64);
-    let mut reported = 0u64;
-    loop {
-        line.clear();
-        let n = reader.read_line(&mut line).map_err(|e| io_error(&records_path, e))?;
-        if n == 0 {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    // The stored hash of the line before the block: what its first record links to.
+    let mut prev = [0u8; 32];
+    let (mut read, mut line_no) = (0u64, 0u64);
+    'blocks: loop {
+        let mut lines = Vec::with_capacity(VERIFY_BLOCK);
+        for _ in 0..VERIFY_BLOCK {
+            let mut line = String::new();
+            let n = reader.read_line(&mut line).map_err(|e| io_error(&records_path, e))?;
+            if n == 0 {
+                break;
+            }
+            read += n as u64;
+            lines.push(line);
+        }
+        if lines.is_empty() {
             break;
         }
-        read += n as u64;
-        line_no += 1;
-        let text = line.strip_suffix('\n').unwrap_or(&line);
-        let result = match parse_line(text) {
-            Some((seq, hash, body)) => chain.check_record(seq, body, None, hash, None),
-            None => Err(Broken {
-                seq: line_no,
-                reason: BreakReason::Unreadable {
-                    error: format!("line {line_no} of {RECORDS} is not {{\"seq\":..,\"hash\":..,\"record\":..}}"),
-                },
-            }),
-        };
-        if let Err(broken) = result {
-            chain.set_broken(reordered_or(broken, &mut reader, line_no));
-            break;
+        let parsed: Vec<Option<(i64, &str, &str)>> =
+            lines.iter().map(|line| parse_line(line.strip_suffix('\n').unwrap_or(line))).collect();
+        let mut prevs = Vec::with_capacity(parsed.len());
+        for line in &parsed {
+            prevs.push(prev);
+            prev = [0; 32];
+            if let Some((_, hash, _)) = line {
+                // A hash that is not hex fails on its own line first.
+                let _ = hex::decode_to_slice(hash, &mut prev);
+            }
         }
-        if read - reported >= 1 << 22 {
-            progress(read, total);
-            reported = read;
+        let prepared = prepare_all(&parsed, &prevs, threads);
+        for (i, (line, prepared)) in parsed.iter().zip(prepared).enumerate() {
+            line_no += 1;
+            let result = match (line, prepared) {
+                (Some((seq, hash, body)), Some(prepared)) => chain.apply(*seq, body, None, hash, None, prepared),
+                _ => Err(Broken {
+                    seq: line_no,
+                    reason: BreakReason::Unreadable {
+                        error: format!("line {line_no} of {RECORDS} is not {{\"seq\":..,\"hash\":..,\"record\":..}}"),
+                    },
+                }),
+            };
+            if let Err(broken) = result {
+                let rest = lines[i + 1..].iter().cloned().chain((&mut reader).lines().map_while(Result::ok));
+                chain.set_broken(reordered_or(broken, rest, line_no));
+                break 'blocks;
+            }
         }
+        progress(read, total);
     }
     progress(read, total);
     chain.finish_records();
@@ -208,14 +228,47 @@ pub fn verify_export(
     Ok(chain.report())
 }
 
+/// Records per block of `records.jsonl` hashed and parsed in parallel.
+const VERIFY_BLOCK: usize = 8_192;
+
+/// [`Prepared`] for every parsed line, on up to `threads` threads: the
+/// chain digests (over each line's given previous hash), leaf hashes and
+/// index views do not depend on one another.
+fn prepare_all<'a>(
+    parsed: &[Option<(i64, &'a str, &'a str)>],
+    prevs: &[[u8; 32]],
+    threads: usize,
+) -> Vec<Option<Prepared<'a>>> {
+    let prepare = |lines: &[Option<(i64, &'a str, &'a str)>], prevs: &[[u8; 32]]| -> Vec<Option<Prepared<'a>>> {
+        lines.iter().zip(prevs).map(|(line, prev)| line.map(|(_, _, body)| Prepared::new(prev, body))).collect()
+    };
+    if threads <= 1 || parsed.len() < 2048 {
+        return prepare(parsed, prevs);
+    }
+    let per_thread = parsed.len().div_ceil(threads);
+    let parts: Result<Vec<_>, _> = std::thread::scope(|scope| {
+        let workers: Vec<_> = parsed
+            .chunks(per_thread)
+            .zip(prevs.chunks(per_thread))
+            .map(|(lines, prevs)| scope.spawn(move || prepare(lines, prevs)))
+            .collect();
+        workers.into_iter().map(|worker| worker.join()).collect()
+    });
+    match parts {
+        Ok(parts) => parts.into_iter().flatten().collect(),
+        // A worker that failed leaves no gap: its lines are done again here.
+        Err(_) => prepare(parsed, prevs),
+    }
+}
+
 /// A record reported missing may sit later in the file: then it was moved,
 /// not deleted, and the break says where it is.
-fn reordered_or(broken: Broken, rest: &mut impl BufRead, line_no: u64) -> Broken {
+fn reordered_or(broken: Broken, rest: impl Iterator<Item = String>, line_no: u64) -> Broken {
     if broken.reason != BreakReason::Missing {
         return broken;
     }
     let wanted = format!("{{\"seq\":{},", broken.seq);
-    for (offset, line) in rest.lines().map_while(Result::ok).enumerate() {
+    for (offset, line) in rest.enumerate() {
         if line.starts_with(&wanted) {
             return Broken {
                 seq: broken.seq,

@@ -25,7 +25,8 @@ pub struct SearchFilter {
     pub connection: Option<String>,
     /// The session id. Not indexed (see the store's indexes): alone, it scans.
     pub session: Option<String>,
-    /// The event kind: `session_open`, `session_close`, `request`, `outcome`, `auth_failure`.
+    /// The event kind: `session_open`, `session_close`, `request`, `outcome`, `auth_failure`,
+    /// `approval`, `alert_delivery`, `recording_chunk`, `payloads_pruned`.
     pub kind: Option<String>,
     /// Records sequenced at or after this time.
     pub since: Option<DateTime<Utc>>,

@@ -20,7 +20,7 @@ use crate::encoding::{self, BodyIndex, GENESIS_HASH, Text};
 use crate::reader::AuditReader;
 use crate::scan::{Frames, RowView};
 use sha2::{Digest, Sha256};
-use sluice_evidence::{Checkpoint, MerkleLog, VerifierKey, leaf_hash};
+use sluice_evidence::{Checkpoint, Hash, MerkleLog, VerifierKey, leaf_hash};
 use sluice_model::AuditEvent;
 
 /// The result of a verify run.
@@ -293,6 +293,22 @@ impl ChainCheck {
         hash: &str,
         columns: Option<&RowView<'_>>,
     ) -> Result<(), Broken> {
+        let prepared = Prepared::new(&self.head_raw, body);
+        self.apply(found_seq, body, prev_hash, hash, columns, prepared)
+    }
+
+    /// [`ChainCheck::check_record`] with the hashing and parsing already
+    /// done by [`Prepared::new`] over the previous record's stored hash
+    /// (which is what the chain links to once that record checked out).
+    pub(crate) fn apply(
+        &mut self,
+        found_seq: i64,
+        body: &str,
+        prev_hash: Option<&str>,
+        hash: &str,
+        columns: Option<&RowView<'_>>,
+        prepared: Prepared<'_>,
+    ) -> Result<(), Broken> {
         let seq = self.next_seq;
         let broken = |reason| Broken { seq, reason };
         let expected = i64::try_from(seq).unwrap_or(i64::MAX);
@@ -311,12 +327,14 @@ impl ChainCheck {
                 found: prev_hash.to_owned(),
             }));
         }
-        let computed = encoding::chain_digest(&self.head_raw, body);
         let mut stored_raw = [0u8; 32];
-        if hex::decode_to_slice(hash, &mut stored_raw).is_err() || stored_raw != computed {
-            return Err(broken(BreakReason::HashMismatch { stored: hash.to_owned(), computed: hex::encode(computed) }));
+        if hex::decode_to_slice(hash, &mut stored_raw).is_err() || stored_raw != prepared.chain {
+            return Err(broken(BreakReason::HashMismatch {
+                stored: hash.to_owned(),
+                computed: hex::encode(prepared.chain),
+            }));
         }
-        let index = BodyIndex::parse(body).map_err(|e| broken(BreakReason::Unreadable { error: e.to_string() }))?;
+        let index = prepared.index.map_err(|error| broken(BreakReason::Unreadable { error }))?;
         if index.seq != seq {
             return Err(broken(BreakReason::IndexMismatch {
                 column: "seq".into(),
@@ -341,7 +359,7 @@ impl ChainCheck {
             },
             _ => {}
         }
-        self.tree.append(leaf_hash(body.as_bytes()));
+        self.tree.append(prepared.leaf);
         if let Some(checkpoint) = self.checkpoints.get(self.next_checkpoint).filter(|c| c.size == self.tree.size()) {
             let root = self.tree.root();
             if root != checkpoint.root {
@@ -427,6 +445,26 @@ impl ChainCheck {
             tree_root: hex::encode(self.tree.root()),
             payloads_verified: self.payloads_verified,
             payloads_pruned: self.payloads_pruned,
+        }
+    }
+}
+
+/// What one record's bytes give, independent of the running check, so
+/// records can be prepared in parallel: its chain digest over a given
+/// previous hash, its leaf hash, and its index view.
+pub(crate) struct Prepared<'a> {
+    chain: [u8; 32],
+    leaf: Hash,
+    index: Result<BodyIndex<'a>, String>,
+}
+
+impl<'a> Prepared<'a> {
+    /// `prev`: the raw previous hash the record must link to.
+    pub(crate) fn new(prev: &[u8; 32], body: &'a str) -> Prepared<'a> {
+        Prepared {
+            chain: encoding::chain_digest(prev, body),
+            leaf: leaf_hash(body.as_bytes()),
+            index: BodyIndex::parse(body).map_err(|e| e.to_string()),
         }
     }
 }

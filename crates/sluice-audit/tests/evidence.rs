@@ -305,3 +305,39 @@ async fn a_second_writer_on_the_same_file_is_refused_until_the_first_stops() {
         .shutdown()
         .await;
 }
+
+/// Past one block of the parallel offline verify (8,192 lines): tampering in
+/// either thread's half, and across the block boundary, is still named.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_exports_verify_in_parallel_and_still_name_the_record() {
+    let log = TempLog::new();
+    let signer = key("node-a", 1);
+    let audit = open_signed(&log, &signer).await;
+    let tasks: Vec<_> = (0..16)
+        .map(|t| {
+            let audit = audit.clone();
+            tokio::spawn(async move { append_all(&audit, session(&format!("big{t}"), "alice", "clinic", 280)).await })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task");
+    }
+    audit.checkpoint().await.expect("checkpoint");
+    audit.shutdown().await;
+    let out = tempfile::tempdir().expect("tempdir");
+    let dir = out.path().join("export");
+    let summary = AuditReader::open(&log.url).await.unwrap().export(&dir, None, |_, _| {}).await.expect("export");
+    assert!(summary.records > 8_192 + 100, "{summary:?}");
+    let verifier = signer.verifier();
+    let clean = verify_export(&dir, verifier, |_, _| {}).expect("verify");
+    assert_eq!((clean.broken, clean.records, clean.checkpoints_verified), (None, summary.records, 1));
+    for victim in [3_000usize, 7_000, 8_192, 8_193, 8_500] {
+        let copy = tampered(&dir, |d| edit_lines(d, |l| l[victim - 1] = l[victim - 1].replacen("alice", "alicf", 1)));
+        let broken = verify_export(copy.path(), verifier, |_, _| {}).unwrap().broken.expect("found");
+        assert_eq!(broken.seq, victim as u64, "{broken}");
+        assert!(matches!(broken.reason, BreakReason::HashMismatch { .. }), "{broken}");
+    }
+    let swapped = tampered(&dir, |d| edit_lines(d, |l| l.swap(8_191, 8_192)));
+    let broken = verify_export(swapped.path(), verifier, |_, _| {}).unwrap().broken.expect("found");
+    assert_eq!((broken.seq, broken.reason), (8_192, BreakReason::Reordered { found_at_line: 8_193 }));
+}

@@ -72,7 +72,7 @@ pub enum AuditCommand {
         #[arg(long)]
         session: Option<String>,
         /// session_open, session_close, request, outcome, auth_failure,
-        /// approval or alert_delivery.
+        /// approval, alert_delivery, recording_chunk or payloads_pruned.
         #[arg(long)]
         kind: Option<String>,
         /// An RFC 3339 time, or a duration back from now such as `15m` or `2h`.
