@@ -160,6 +160,64 @@ impl<'a> BodyIndex<'a> {
     }
 }
 
+/// The few body fields verify keeps track of, read from a canonical body
+/// by position and key instead of a JSON parse (see [`BodyFacts::scan`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct BodyFacts<'a> {
+    pub seq: u64,
+    pub kind: Cow<'a, str>,
+    pub request_id: Option<Cow<'a, str>>,
+    pub payload_sha256: Option<Cow<'a, str>>,
+}
+
+impl<'a> BodyFacts<'a> {
+    /// Reads a body in the canonical layout `{"seq":N,"time":"..","event":{"type":"..",..}}`.
+    /// A key is found by its first unescaped occurrence: inside a JSON string
+    /// every quote is escaped, so `"request_id":"` can only be a key. `None`
+    /// for anything unusual (an escape in a value, another layout): the
+    /// caller then parses the body as JSON. Only used on a body whose chain
+    /// hash already matched, that is, one Sluice wrote.
+    pub(crate) fn scan(body: &'a str) -> Option<Self> {
+        let rest = body.strip_prefix("{\"seq\":")?;
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        let seq = rest[..digits].parse().ok()?;
+        // The time is always 27 bytes (`format_time`).
+        let rest = rest[digits..].strip_prefix(",\"time\":\"")?.get(TIME_LEN..)?;
+        let (kind, rest) = rest.strip_prefix("\",\"event\":{\"type\":\"")?.split_once('"')?;
+        let field = |key: &str| -> Option<Option<Cow<'a, str>>> {
+            let start = match rest.strip_prefix(',').filter(|r| r.starts_with(key)) {
+                Some(_) => 1,
+                None => match rest.find(key) {
+                    Some(start) => start,
+                    None => return Some(None),
+                },
+            };
+            let (value, _) = rest[start + key.len()..].split_once('"')?;
+            (!value.contains('\\')).then_some(Some(Cow::Borrowed(value)))
+        };
+        let (request_id, payload_sha256) = match kind {
+            "request" | "outcome" => (field("\"request_id\":\"")?, None),
+            "recording_chunk" => (None, field("\"payload_sha256\":\"")?),
+            _ => (None, None),
+        };
+        (!kind.contains('\\')).then_some(BodyFacts { seq, kind: Cow::Borrowed(kind), request_id, payload_sha256 })
+    }
+}
+
+/// Bytes of a formatted time: `2026-11-05T09:30:00.000250Z`.
+const TIME_LEN: usize = 27;
+
+impl<'a> From<&BodyIndex<'a>> for BodyFacts<'a> {
+    fn from(index: &BodyIndex<'a>) -> Self {
+        BodyFacts {
+            seq: index.seq,
+            kind: index.event.kind.0.clone(),
+            request_id: index.event.request_id.as_ref().map(|t| t.0.clone()),
+            payload_sha256: index.event.payload_sha256.as_ref().map(|t| t.0.clone()),
+        }
+    }
+}
+
 /// A string from a body: borrowed when it had no escapes. Also accepts an
 /// object and keeps its `subject` field, which is how a `Principal` is indexed.
 pub(crate) struct Text<'a>(pub Cow<'a, str>);
@@ -224,5 +282,31 @@ mod tests {
         assert_eq!(index.event.kind.as_str(), "auth_failure");
         assert_eq!(index.event.connection.as_ref().map(Text::as_str), Some("db \"prod\""));
         assert!(index.event.principal.is_none());
+    }
+
+    #[test]
+    fn scanned_facts_equal_parsed_facts() {
+        let time = format_time(truncate_time(Utc::now()));
+        let bodies = [
+            splice_body(
+                3,
+                &time,
+                r#"{"type":"request","request_id":"s:1","session_id":"s","statement":"select '\"request_id\":\"x'"}"#,
+            ),
+            splice_body(4, &time, r#"{"type":"outcome","request_id":"s:1","status":"ok"}"#),
+            splice_body(
+                5,
+                &time,
+                r#"{"type":"recording_chunk","session_id":"s","principal":"a\"payload_sha256\":\"no","payload_sha256":"ab12"}"#,
+            ),
+            splice_body(6, &time, r#"{"type":"session_open","session_id":"s"}"#),
+        ];
+        for body in &bodies {
+            let parsed = BodyIndex::parse(body).expect("parses");
+            assert_eq!(BodyFacts::scan(body), Some(BodyFacts::from(&parsed)), "{body}");
+        }
+        let escaped = splice_body(7, &time, r#"{"type":"request","request_id":"s\"1"}"#);
+        assert_eq!(BodyFacts::scan(&escaped), None, "an escape in a value: parse instead");
+        assert_eq!(BodyFacts::scan("{\"time\":1}"), None);
     }
 }

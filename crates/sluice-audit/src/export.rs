@@ -133,9 +133,11 @@ impl AuditReader {
 /// One line of `records.jsonl`, sliced without re-encoding the body.
 fn parse_line(line: &str) -> Option<(i64, &str, &str)> {
     let rest = line.strip_prefix("{\"seq\":")?;
-    let (seq, rest) = rest.split_once(",\"hash\":\"")?;
-    let (hash, rest) = rest.split_once("\",\"record\":")?;
-    let body = rest.strip_suffix('}')?;
+    let digits = rest.bytes().take_while(|b| b.is_ascii_digit() || *b == b'-').count();
+    let (seq, rest) = rest.split_at(digits);
+    let rest = rest.strip_prefix(",\"hash\":\"")?;
+    let (hash, rest) = (rest.get(..64)?, rest.get(64..)?);
+    let body = rest.strip_prefix("\",\"record\":")?.strip_suffix('}')?;
     Some((seq.parse().ok()?, hash, body))
 }
 
@@ -169,36 +171,28 @@ pub fn verify_export(
     let mut prev = [0u8; 32];
     let (mut read, mut line_no) = (0u64, 0u64);
     'blocks: loop {
-        let mut lines = Vec::with_capacity(VERIFY_BLOCK);
-        for _ in 0..VERIFY_BLOCK {
-            let mut line = String::new();
-            let n = reader.read_line(&mut line).map_err(|e| io_error(&records_path, e))?;
+        // One buffer per block; `ends[i]` is where line i ends (after its newline).
+        let mut block = Vec::with_capacity(VERIFY_BLOCK * 512);
+        let mut ends = Vec::with_capacity(VERIFY_BLOCK);
+        while ends.len() < VERIFY_BLOCK {
+            let n = reader.read_until(b'\n', &mut block).map_err(|e| io_error(&records_path, e))?;
             if n == 0 {
                 break;
             }
             read += n as u64;
-            lines.push(line);
+            ends.push(block.len());
         }
-        if lines.is_empty() {
+        if ends.is_empty() {
             break;
         }
-        let parsed: Vec<Option<(i64, &str, &str)>> =
-            lines.iter().map(|line| parse_line(line.strip_suffix('\n').unwrap_or(line))).collect();
-        let mut prevs = Vec::with_capacity(parsed.len());
-        for line in &parsed {
-            prevs.push(prev);
-            prev = [0; 32];
-            if let Some((_, hash, _)) = line {
-                // A hash that is not hex fails on its own line first.
-                let _ = hex::decode_to_slice(hash, &mut prev);
-            }
-        }
-        let prepared = prepare_all(&parsed, &prevs, threads);
-        for (i, (line, prepared)) in parsed.iter().zip(prepared).enumerate() {
+        let lines = Lines { block: &block, ends: &ends };
+        let prepared = prepare_all(&lines, prev, threads);
+        prev = lines.parse(ends.len() - 1).and_then(|(_, hash, _)| decode_hash(hash)).unwrap_or([0; 32]);
+        for (i, line) in prepared.into_iter().enumerate() {
             line_no += 1;
-            let result = match (line, prepared) {
-                (Some((seq, hash, body)), Some(prepared)) => chain.apply(*seq, body, None, hash, None, prepared),
-                _ => Err(Broken {
+            let result = match line {
+                Some((seq, hash, body, prepared)) => chain.apply(seq, body, None, hash, None, prepared),
+                None => Err(Broken {
                     seq: line_no,
                     reason: BreakReason::Unreadable {
                         error: format!("line {line_no} of {RECORDS} is not {{\"seq\":..,\"hash\":..,\"record\":..}}"),
@@ -206,7 +200,8 @@ pub fn verify_export(
                 }),
             };
             if let Err(broken) = result {
-                let rest = lines[i + 1..].iter().cloned().chain((&mut reader).lines().map_while(Result::ok));
+                let rest_of_block = (i + 1..ends.len()).map(|j| lines.text(j).unwrap_or_default().to_owned());
+                let rest = rest_of_block.chain((&mut reader).lines().map_while(Result::ok));
                 chain.set_broken(reordered_or(broken, rest, line_no));
                 break 'blocks;
             }
@@ -231,33 +226,77 @@ pub fn verify_export(
 /// Records per block of `records.jsonl` hashed and parsed in parallel.
 const VERIFY_BLOCK: usize = 8_192;
 
-/// [`Prepared`] for every parsed line, on up to `threads` threads: the
-/// chain digests (over each line's given previous hash), leaf hashes and
-/// index views do not depend on one another.
-fn prepare_all<'a>(
-    parsed: &[Option<(i64, &'a str, &'a str)>],
-    prevs: &[[u8; 32]],
-    threads: usize,
-) -> Vec<Option<Prepared<'a>>> {
-    let prepare = |lines: &[Option<(i64, &'a str, &'a str)>], prevs: &[[u8; 32]]| -> Vec<Option<Prepared<'a>>> {
-        lines.iter().zip(prevs).map(|(line, prev)| line.map(|(_, _, body)| Prepared::new(prev, body))).collect()
-    };
-    if threads <= 1 || parsed.len() < 2048 {
-        return prepare(parsed, prevs);
+/// A block of `records.jsonl` lines in one buffer.
+struct Lines<'a> {
+    block: &'a [u8],
+    ends: &'a [usize],
+}
+
+impl<'a> Lines<'a> {
+    /// Line `i` without its newline, if it is UTF-8.
+    fn text(&self, i: usize) -> Option<&'a str> {
+        let start = if i == 0 { 0 } else { self.ends[i - 1] };
+        let raw = &self.block[start..self.ends[i]];
+        std::str::from_utf8(raw.strip_suffix(b"\n").unwrap_or(raw)).ok()
     }
-    let per_thread = parsed.len().div_ceil(threads);
+
+    fn parse(&self, i: usize) -> Option<(i64, &'a str, &'a str)> {
+        self.text(i).and_then(parse_line)
+    }
+}
+
+fn decode_hash(hash: &str) -> Option<[u8; 32]> {
+    let mut raw = [0u8; 32];
+    hex::decode_to_slice(hash, &mut raw).ok().map(|()| raw)
+}
+
+/// A parsed line with its [`Prepared`] record.
+type PreparedLine<'a> = Option<(i64, &'a str, &'a str, Prepared<'a>)>;
+
+/// Parses and prepares every line of a block on up to `threads` threads:
+/// each record's digest over the stored hash of the line before it (`first`
+/// for the block's first line), its leaf hash and its fields do not depend
+/// on one another, only the order of checking them does.
+fn prepare_all<'a>(lines: &Lines<'a>, first: [u8; 32], threads: usize) -> Vec<PreparedLine<'a>> {
+    let prepare = |range: std::ops::Range<usize>| -> Vec<PreparedLine<'a>> {
+        let mut prev = match range.start {
+            0 => first,
+            i => lines.parse(i - 1).and_then(|(_, hash, _)| decode_hash(hash)).unwrap_or([0; 32]),
+        };
+        range
+            .map(|i| {
+                let parsed = lines.parse(i);
+                let stored = parsed.and_then(|(_, hash, _)| decode_hash(hash));
+                let prepared = parsed.map(|(seq, hash, body)| {
+                    let mut prepared = Prepared::new(&prev, body, false);
+                    prepared.stored = stored;
+                    (seq, hash, body, prepared)
+                });
+                // A hash that is not hex fails on its own line first.
+                prev = stored.unwrap_or([0; 32]);
+                prepared
+            })
+            .collect()
+    };
+    let count = lines.ends.len();
+    if threads <= 1 || count < 2048 {
+        return prepare(0..count);
+    }
+    let per_thread = count.div_ceil(threads);
     let parts: Result<Vec<_>, _> = std::thread::scope(|scope| {
-        let workers: Vec<_> = parsed
-            .chunks(per_thread)
-            .zip(prevs.chunks(per_thread))
-            .map(|(lines, prevs)| scope.spawn(move || prepare(lines, prevs)))
+        let workers: Vec<_> = (0..count)
+            .step_by(per_thread)
+            .map(|start| {
+                let prepare = &prepare;
+                scope.spawn(move || prepare(start..(start + per_thread).min(count)))
+            })
             .collect();
         workers.into_iter().map(|worker| worker.join()).collect()
     });
     match parts {
         Ok(parts) => parts.into_iter().flatten().collect(),
         // A worker that failed leaves no gap: its lines are done again here.
-        Err(_) => prepare(parsed, prevs),
+        Err(_) => prepare(0..count),
     }
 }
 

@@ -16,7 +16,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::AuditError;
-use crate::encoding::{self, BodyIndex, GENESIS_HASH, Text};
+use crate::encoding::{self, BodyFacts, BodyIndex, GENESIS_HASH, Text};
 use crate::reader::AuditReader;
 use crate::scan::{Frames, RowView};
 use sha2::{Digest, Sha256};
@@ -293,7 +293,7 @@ impl ChainCheck {
         hash: &str,
         columns: Option<&RowView<'_>>,
     ) -> Result<(), Broken> {
-        let prepared = Prepared::new(&self.head_raw, body);
+        let prepared = Prepared::new(&self.head_raw, body, columns.is_some());
         self.apply(found_seq, body, prev_hash, hash, columns, prepared)
     }
 
@@ -327,32 +327,36 @@ impl ChainCheck {
                 found: prev_hash.to_owned(),
             }));
         }
-        let mut stored_raw = [0u8; 32];
-        if hex::decode_to_slice(hash, &mut stored_raw).is_err() || stored_raw != prepared.chain {
+        let stored = prepared.stored.or_else(|| {
+            let mut raw = [0u8; 32];
+            hex::decode_to_slice(hash, &mut raw).ok().map(|()| raw)
+        });
+        if stored != Some(prepared.chain) {
             return Err(broken(BreakReason::HashMismatch {
                 stored: hash.to_owned(),
                 computed: hex::encode(prepared.chain),
             }));
         }
-        let index = prepared.index.map_err(|error| broken(BreakReason::Unreadable { error }))?;
-        if index.seq != seq {
+        let stored_raw = prepared.chain;
+        let facts = prepared.facts.map_err(|error| broken(BreakReason::Unreadable { error }))?;
+        if facts.seq != seq {
             return Err(broken(BreakReason::IndexMismatch {
                 column: "seq".into(),
                 column_value: Some(seq.to_string()),
-                body_value: Some(index.seq.to_string()),
+                body_value: Some(facts.seq.to_string()),
             }));
         }
-        if let Some(reason) = columns.and_then(|row| index_mismatch(row, &index)) {
+        if let Some(reason) = columns.zip(prepared.full.as_ref()).and_then(|(row, index)| index_mismatch(row, index)) {
             return Err(broken(reason));
         }
-        match (index.event.kind.as_str(), &index.event.request_id, &index.event.payload_sha256) {
+        match (&*facts.kind, &facts.request_id, &facts.payload_sha256) {
             ("request", Some(request_id), _) => {
-                self.open_requests.insert(request_id.as_str().to_owned(), seq);
+                self.open_requests.insert(request_id.to_string(), seq);
             }
             ("outcome", Some(request_id), _) => {
-                self.open_requests.remove(request_id.as_str());
+                self.open_requests.remove(&**request_id);
             }
-            ("recording_chunk", _, Some(sha256)) => self.chunks.push((seq, sha256.as_str().to_owned())),
+            ("recording_chunk", _, Some(sha256)) => self.chunks.push((seq, sha256.to_string())),
             ("payloads_pruned", _, _) => match encoding::decode_body(body) {
                 Ok((_, _, AuditEvent::PayloadsPruned(pruned))) => self.released.extend(pruned.seqs),
                 _ => return Err(broken(BreakReason::Unreadable { error: "not a payloads_pruned record".into() })),
@@ -451,20 +455,40 @@ impl ChainCheck {
 
 /// What one record's bytes give, independent of the running check, so
 /// records can be prepared in parallel: its chain digest over a given
-/// previous hash, its leaf hash, and its index view.
+/// previous hash, its leaf hash, and the body fields verify tracks.
 pub(crate) struct Prepared<'a> {
     chain: [u8; 32],
     leaf: Hash,
-    index: Result<BodyIndex<'a>, String>,
+    facts: Result<BodyFacts<'a>, String>,
+    /// The full index view, parsed when index columns are to be compared.
+    full: Option<BodyIndex<'a>>,
+    /// The record's stored hash, already decoded by the caller (an export's
+    /// parallel pass); `None`: decoded when checked.
+    pub(crate) stored: Option<[u8; 32]>,
 }
 
 impl<'a> Prepared<'a> {
-    /// `prev`: the raw previous hash the record must link to.
-    pub(crate) fn new(prev: &[u8; 32], body: &'a str) -> Prepared<'a> {
+    /// `prev`: the raw previous hash the record must link to. `full`: parse
+    /// the whole index view (to compare a store's index columns); otherwise
+    /// the canonical layout is scanned, and parsed only if that fails.
+    pub(crate) fn new(prev: &[u8; 32], body: &'a str, full: bool) -> Prepared<'a> {
+        let parse = || BodyIndex::parse(body).map_err(|e| e.to_string());
+        let (facts, full) = match full {
+            true => match parse() {
+                Ok(index) => (Ok(BodyFacts::from(&index)), Some(index)),
+                Err(e) => (Err(e), None),
+            },
+            false => match BodyFacts::scan(body) {
+                Some(facts) => (Ok(facts), None),
+                None => (parse().map(|index| BodyFacts::from(&index)), None),
+            },
+        };
         Prepared {
             chain: encoding::chain_digest(prev, body),
             leaf: leaf_hash(body.as_bytes()),
-            index: BodyIndex::parse(body).map_err(|e| e.to_string()),
+            facts,
+            full,
+            stored: None,
         }
     }
 }
