@@ -11,6 +11,9 @@
 #              default_profile = "unmasked"); `sluice` masks with Safe Harbor,
 #              the default, so sluice/unmasked is what masking costs on
 #              pgbench's tables, which hold no PHI
+#   unrecorded the same Sluice as `sluice` with session recording off
+#              ([recording] enabled = false), so sluice/unrecorded is what
+#              recording (on by default) costs
 #
 # For each target x protocol (simple, extended, prepared) x clients (1, 8, 32) it
 # runs select-only pgbench (-S), plus the TPC-B-like default script at 8 clients
@@ -20,7 +23,7 @@
 # exact p99 latency is computed. It prints a table (TPS, average and p99
 # latency, and for sluice and policy rows TPS ratios against direct and pgbouncer), then
 # ONE summary line:
-#   sluice/pgbouncer=<x> sluice/direct=<y> policy/pgbouncer=<z> policy/direct=<w> masked/unmasked=<v>
+#   sluice/pgbouncer=<x> sluice/direct=<y> policy/pgbouncer=<z> policy/direct=<w> masked/unmasked=<v> recorded/unrecorded=<u>
 # from the prepared, select-only, 8-client TPS (n/a where a figure is missing).
 #
 # Setup and teardown: installs pgbouncer and pgbench (postgresql-contrib) with
@@ -34,7 +37,7 @@
 # Environment:
 #   BENCH_SECONDS   seconds per pgbench run (default 10)
 #   BENCH_QUICK=1   smoke test: 8 clients only, 5 s per run
-#   BENCH_TARGETS   which targets to run (default "direct pgbouncer sluice policy unmasked")
+#   BENCH_TARGETS   which targets to run (default "direct pgbouncer sluice policy unmasked unrecorded")
 #   BENCH_SCALE     pgbench -i scale (default 10)
 #   SLUICE_BIN      the sluice binary to use; otherwise `cargo build --release -p sluice`
 #                   and target/release/sluice
@@ -45,7 +48,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH_SECONDS=${BENCH_SECONDS:-10}
-BENCH_TARGETS=${BENCH_TARGETS:-"direct pgbouncer sluice policy unmasked"}
+BENCH_TARGETS=${BENCH_TARGETS:-"direct pgbouncer sluice policy unmasked unrecorded"}
 BENCH_SCALE=${BENCH_SCALE:-10}
 CLIENTS=(1 8 32)
 PROTOCOLS=(simple extended prepared)
@@ -131,7 +134,7 @@ if [[ " $BENCH_TARGETS " == *" pgbouncer "* ]]; then
   fi
   log "pgbouncer: $PGBOUNCER ($("$PGBOUNCER" --version | head -n 1))"
 fi
-if [[ " $BENCH_TARGETS " =~ \ (sluice|policy|unmasked)\  ]]; then
+if [[ " $BENCH_TARGETS " =~ \ (sluice|policy|unmasked|unrecorded)\  ]]; then
   if [[ -n ${SLUICE_BIN:-} ]]; then
     [[ -x $SLUICE_BIN ]] || die "SLUICE_BIN=$SLUICE_BIN is not executable"
   else
@@ -276,6 +279,8 @@ stop_policy() { stop_sluice; }
 
 start_unmasked() { start_sluice "" $'[masking]\ndefault_profile = "unmasked"'; }
 stop_unmasked() { stop_sluice; }
+start_unrecorded() { start_sluice "" $'[recording]\nenabled = false'; }
+stop_unrecorded() { stop_sluice; }
 
 # ---------------------------------------------------------------- runs
 
@@ -314,7 +319,7 @@ run_one() {
 }
 
 for target in $BENCH_TARGETS; do
-  case $target in direct | pgbouncer | sluice | policy | unmasked) ;; *) die "unknown target $target" ;; esac
+  case $target in direct | pgbouncer | sluice | policy | unmasked | unrecorded) ;; *) die "unknown target $target" ;; esac
   "start_$target"
   for proto in "${PROTOCOLS[@]}"; do
     for clients in "${CLIENTS[@]}"; do
@@ -343,7 +348,7 @@ for mode in select tpcb; do
       for target in $BENCH_TARGETS; do
         key="$target|$mode|$proto|$clients"
         r_d="" r_b=""
-        if [[ $target == sluice || $target == policy || $target == unmasked ]]; then
+        if [[ $target == sluice || $target == policy || $target == unmasked || $target == unrecorded ]]; then
           r_d=$(ratio "${TPS[$key]:-}" "${TPS[direct|$mode|$proto|$clients]:-}")
           r_b=$(ratio "${TPS[$key]:-}" "${TPS[pgbouncer|$mode|$proto|$clients]:-}")
         fi
@@ -361,7 +366,8 @@ for target in sluice policy; do
   summary+="$target/pgbouncer=$(ratio "${TPS[$target|select|prepared|8]:-}" "${TPS[pgbouncer|select|prepared|8]:-}") "
   summary+="$target/direct=$(ratio "${TPS[$target|select|prepared|8]:-}" "${TPS[direct|select|prepared|8]:-}") "
 done
-summary+="masked/unmasked=$(ratio "${TPS[sluice|select|prepared|8]:-}" "${TPS[unmasked|select|prepared|8]:-}")"
+summary+="masked/unmasked=$(ratio "${TPS[sluice|select|prepared|8]:-}" "${TPS[unmasked|select|prepared|8]:-}") "
+summary+="recorded/unrecorded=$(ratio "${TPS[sluice|select|prepared|8]:-}" "${TPS[unrecorded|select|prepared|8]:-}")"
 echo "$summary"
 
 [[ $FAILED_RUNS -eq 0 ]]
