@@ -11,6 +11,10 @@
 //!   `<canonical body>` is the stored body byte for byte (the Merkle leaf
 //!   is `SHA-256(0x00 ‖ body)`, the chain hash `SHA-256(prev ‖ body)`; see
 //!   the crate docs). A verifier slices the body out, it never re-encodes.
+//!   A request record whose statement text retention replaced has
+//!   `"leaf":"<original leaf>"` after its hash: its chain hash and leaf are
+//!   those of the original body, and a later `payloads_pruned` record lists
+//!   the SHA-256 of the body as it is now.
 //! - `checkpoints.jsonl`: one stored checkpoint per line, smallest size
 //!   first: `{"size":..,"time":..,"root":..,"note":"<C2SP signed note>"}`.
 //!   Only the note counts; verify reads size and root from the signed text.
@@ -20,6 +24,7 @@
 //!   verify is given the key separately and trusts only that).
 //! - `manifest.json`: format, counts, log id, time of export.
 
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
@@ -72,9 +77,10 @@ impl AuditReader {
         }
         let payload_dir = dir.join(PAYLOADS);
         fs::create_dir_all(&payload_dir).map_err(|e| io_error(&payload_dir, e))?;
-        let (total, max_seq) = {
+        let (total, max_seq, redacted) = {
             let mut store = self.store.lock().await;
-            store.extent().await.map_err(|e| self.query_error(e))?
+            let (total, max_seq) = store.extent().await.map_err(|e| self.query_error(e))?;
+            (total, max_seq, store.redactions(0, u64::MAX).await.map_err(|e| self.query_error(e))?)
         };
         let records_path = dir.join(RECORDS);
         let mut records = BufWriter::new(File::create(&records_path).map_err(|e| io_error(&records_path, e))?);
@@ -87,7 +93,11 @@ impl AuditReader {
             let Some(last) = rows.last() else { break };
             after = u64::try_from(last.seq).unwrap_or(u64::MAX);
             for row in &rows {
-                writeln!(records, "{{\"seq\":{},\"hash\":\"{}\",\"record\":{}}}", row.seq, row.hash, row.body)
+                let leaf = match redacted.get(&u64::try_from(row.seq).unwrap_or_default()) {
+                    Some(leaf) => format!(",\"leaf\":\"{}\"", hex::encode(leaf)),
+                    None => String::new(),
+                };
+                writeln!(records, "{{\"seq\":{},\"hash\":\"{}\"{leaf},\"record\":{}}}", row.seq, row.hash, row.body)
                     .map_err(|e| io_error(&records_path, e))?;
                 if row.body.contains("\"type\":\"recording_chunk\"") {
                     let seq = u64::try_from(row.seq).unwrap_or_default();
@@ -131,14 +141,28 @@ impl AuditReader {
 }
 
 /// One line of `records.jsonl`, sliced without re-encoding the body.
-fn parse_line(line: &str) -> Option<(i64, &str, &str)> {
+fn parse_line(line: &str) -> Option<ExportLine<'_>> {
     let rest = line.strip_prefix("{\"seq\":")?;
     let digits = rest.bytes().take_while(|b| b.is_ascii_digit() || *b == b'-').count();
     let (seq, rest) = rest.split_at(digits);
     let rest = rest.strip_prefix(",\"hash\":\"")?;
     let (hash, rest) = (rest.get(..64)?, rest.get(64..)?);
+    let (leaf, rest) = match rest.strip_prefix("\",\"leaf\":\"") {
+        Some(rest) => (Some(rest.get(..64)?), rest.get(64..)?),
+        None => (None, rest),
+    };
     let body = rest.strip_prefix("\",\"record\":")?.strip_suffix('}')?;
-    Some((seq.parse().ok()?, hash, body))
+    Some(ExportLine { seq: seq.parse().ok()?, hash, leaf, body })
+}
+
+/// One line of `records.jsonl`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ExportLine<'a> {
+    seq: i64,
+    hash: &'a str,
+    /// The original leaf of a body retention rewrote.
+    leaf: Option<&'a str>,
+    body: &'a str,
 }
 
 /// Verifies an export folder against `key` alone: every record's seq, chain
@@ -159,8 +183,9 @@ pub fn verify_export(
         notes.push(stored.note);
     }
     let (mut chain, bad_checkpoint) = match verified_checkpoints(&notes, key) {
-        Ok(checkpoints) => (ChainCheck::new(checkpoints), None),
-        Err(broken) => (ChainCheck::new(Vec::new()), Some(broken)),
+        // An export's rewritten records carry their original leaf on their line.
+        Ok(checkpoints) => (ChainCheck::new(checkpoints, HashMap::new()), None),
+        Err(broken) => (ChainCheck::new(Vec::new(), HashMap::new()), Some(broken)),
     };
     let records_path = dir.join(RECORDS);
     let file = File::open(&records_path).map_err(|e| io_error(&records_path, e))?;
@@ -187,7 +212,7 @@ pub fn verify_export(
         }
         let lines = Lines { block: &block, ends: &ends };
         let prepared = prepare_all(&lines, prev, threads);
-        prev = lines.parse(ends.len() - 1).and_then(|(_, hash, _)| decode_hash(hash)).unwrap_or([0; 32]);
+        prev = lines.parse(ends.len() - 1).and_then(|line| decode_hash(line.hash)).unwrap_or([0; 32]);
         for (i, line) in prepared.into_iter().enumerate() {
             line_no += 1;
             let result = match line {
@@ -240,7 +265,7 @@ impl<'a> Lines<'a> {
         std::str::from_utf8(raw.strip_suffix(b"\n").unwrap_or(raw)).ok()
     }
 
-    fn parse(&self, i: usize) -> Option<(i64, &'a str, &'a str)> {
+    fn parse(&self, i: usize) -> Option<ExportLine<'a>> {
         self.text(i).and_then(parse_line)
     }
 }
@@ -261,16 +286,19 @@ fn prepare_all<'a>(lines: &Lines<'a>, first: [u8; 32], threads: usize) -> Vec<Pr
     let prepare = |range: std::ops::Range<usize>| -> Vec<PreparedLine<'a>> {
         let mut prev = match range.start {
             0 => first,
-            i => lines.parse(i - 1).and_then(|(_, hash, _)| decode_hash(hash)).unwrap_or([0; 32]),
+            i => lines.parse(i - 1).and_then(|line| decode_hash(line.hash)).unwrap_or([0; 32]),
         };
         range
             .map(|i| {
                 let parsed = lines.parse(i);
-                let stored = parsed.and_then(|(_, hash, _)| decode_hash(hash));
-                let prepared = parsed.map(|(seq, hash, body)| {
-                    let mut prepared = Prepared::new(&prev, body, false);
+                let stored = parsed.and_then(|line| decode_hash(line.hash));
+                let prepared = parsed.map(|line| {
+                    let mut prepared = match line.leaf.and_then(decode_hash) {
+                        Some(leaf) => Prepared::redacted(line.hash, leaf, line.body, false),
+                        None => Prepared::new(&prev, line.body, false),
+                    };
                     prepared.stored = stored;
-                    (seq, hash, body, prepared)
+                    (line.seq, line.hash, line.body, prepared)
                 });
                 // A hash that is not hex fails on its own line first.
                 prev = stored.unwrap_or([0; 32]);
@@ -326,8 +354,15 @@ mod tests {
     fn lines_are_sliced_not_reencoded() {
         let body = r#"{"seq":3,"time":"t","event":{"type":"x","s":"a}b \"c\""}}"#;
         let line = format!("{{\"seq\":3,\"hash\":\"{}\",\"record\":{body}}}", "ab".repeat(32));
-        let (seq, hash, sliced) = parse_line(&line).expect("parses");
-        assert_eq!((seq, hash.len(), sliced), (3, 64, body));
+        let parsed = parse_line(&line).expect("parses");
+        assert_eq!((parsed.seq, parsed.hash.len(), parsed.leaf, parsed.body), (3, 64, None, body));
+        let with_leaf = format!(
+            "{{\"seq\":3,\"hash\":\"{}\",\"leaf\":\"{}\",\"record\":{body}}}",
+            "ab".repeat(32),
+            "cd".repeat(32)
+        );
+        let parsed = parse_line(&with_leaf).expect("parses");
+        assert_eq!((parsed.leaf.map(str::len), parsed.body), (Some(64), body));
         for bad in ["", "{}", "{\"seq\":x,\"hash\":\"\",\"record\":{}}", "{\"seq\":1,\"hash\":\"a\"}"] {
             assert!(parse_line(bad).is_none(), "{bad}");
         }

@@ -6,7 +6,7 @@
 //! Does not: sign (the writer does) or verify proofs (sluice-evidence does).
 
 use serde::Serialize;
-use sluice_evidence::{Hash, consistency_proof, inclusion_proof, leaf_hash};
+use sluice_evidence::{Hash, LeafSource, consistency_proof, inclusion_proof};
 
 use crate::AuditError;
 use crate::encoding::AuditRecord;
@@ -79,20 +79,22 @@ impl AuditReader {
     /// the first `size` records.
     pub async fn inclusion_proof(&self, leaf: u64, size: u64) -> Result<InclusionProof, AuditError> {
         let mut store = self.store.lock().await;
-        let source = self.leaves_for(&mut store, size, |s| inclusion_proof(s, leaf, size).map(|_| ())).await?;
+        // The leaf itself is read too: a record retention rewrote keeps its
+        // original leaf, which only the store's leaf source knows.
+        let probe = |s: &StoreLeaves| {
+            let proof = inclusion_proof(s, leaf, size).map(|_| ());
+            if leaf < size {
+                s.leaf(leaf);
+            }
+            proof
+        };
+        let source = self.leaves_for(&mut store, size, probe).await?;
         let proof = inclusion_proof(&source, leaf, size).map_err(|e| AuditError::OutOfRange(e.to_string()))?;
-        let body = store
-            .bodies(leaf + 1, leaf + 1)
-            .await
-            .map_err(|e| self.query_error(e))?
-            .pop()
-            .map(|(_, body)| body)
-            .ok_or_else(|| AuditError::Corrupt(format!("record {} is not in the log", leaf + 1)))?;
         let root = root_of(&source, size);
         Ok(InclusionProof {
             leaf_index: leaf,
             tree_size: size,
-            leaf_hash: hex::encode(leaf_hash(body.as_bytes())),
+            leaf_hash: hex::encode(source.leaf(leaf)),
             proof: proof.iter().map(hex::encode).collect(),
             root: hex::encode(root),
         })
@@ -140,7 +142,8 @@ impl AuditReader {
                     "records {first}..={last} are not all in the log; run `sluice audit verify`"
                 )));
             }
-            source.load(block, &bodies);
+            let redacted = store.redactions(first, last).await.map_err(|e| self.query_error(e))?;
+            source.load(block, &bodies, &redacted);
         }
         Ok(source)
     }
@@ -148,6 +151,5 @@ impl AuditReader {
 
 /// The root of the first `size` leaves of `source`.
 fn root_of(source: &StoreLeaves, size: u64) -> Hash {
-    use sluice_evidence::LeafSource;
     if size == 0 { sluice_evidence::empty_root() } else { source.subtree_root(0, size) }
 }

@@ -19,7 +19,11 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use sluice_evidence::Hash;
 
-use crate::store::{INDEXES, NewRow, SQLITE_SCHEMA, StoredCheckpoint, StoredRow, contiguous_blocks, db_seq};
+use std::collections::HashMap;
+
+use crate::store::{
+    INDEXES, NewRow, Removals, SQLITE_SCHEMA, StoredCheckpoint, StoredRow, contiguous_blocks, db_seq, redaction_map,
+};
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const INSERT: &str = "INSERT INTO audit_records (seq, time, kind, session_id, principal, connection, body, prev_hash, hash) \
@@ -34,9 +38,12 @@ pub(crate) fn open(path: &Path) -> Result<Connection, String> {
     conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| e.to_string())?;
     // WAL with synchronous=FULL fsyncs the log at every commit. The statement
     // journal stays in memory, and 64 MiB of page cache keeps the index
-    // b-trees' hot pages out of pread.
+    // b-trees' hot pages out of pread. secure_delete zeroes what retention
+    // deletes or rewrites (payloads, statement text), so it does not linger
+    // in free space; only prunes delete anything.
     conn.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;",
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536; \
+         PRAGMA secure_delete = ON;",
     )
     .map_err(|e| e.to_string())?;
     for sql in SQLITE_SCHEMA.iter().chain(INDEXES) {
@@ -82,7 +89,7 @@ pub(crate) fn insert(
     conn: &mut Connection,
     rows: &[NewRow],
     blocks: &[(u64, Hash)],
-    pruned: &[u64],
+    removals: &Removals,
 ) -> Result<(), String> {
     let tx = conn.transaction().map_err(|e| store_refused(&e))?;
     {
@@ -108,14 +115,36 @@ pub(crate) fn insert(
             }
         }
         insert_block_rows(&tx, blocks, "INSERT INTO audit_blocks (block, root) VALUES (?1, ?2)")?;
-        for seq in pruned {
+        for seq in &removals.payloads {
             tx.prepare_cached("DELETE FROM audit_payloads WHERE seq = ?1")
                 .and_then(|mut delete| delete.execute(params![db_seq(*seq)]))
                 .map_err(|e| store_refused(&e))?;
         }
+        for redaction in &removals.redactions {
+            tx.execute(
+                "UPDATE audit_records SET body = ?1 WHERE seq = ?2",
+                params![redaction.body, db_seq(redaction.seq)],
+            )
+            .and_then(|_| {
+                tx.execute(
+                    "INSERT INTO audit_redactions (seq, leaf) VALUES (?1, ?2)",
+                    params![db_seq(redaction.seq), hex::encode(redaction.leaf)],
+                )
+            })
+            .map_err(|e| store_refused(&e))?;
+        }
     }
     // Dropping an uncommitted transaction rolls it back.
     tx.commit().map_err(|e| store_refused(&e))
+}
+
+/// After a prune: copies the WAL into the database and empties it, so the
+/// old versions of pruned pages do not linger in the WAL file. Best effort:
+/// a reader holding an old snapshot keeps part of it until the next one.
+pub(crate) fn flush_wal(conn: &Connection) {
+    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+        tracing::warn!(error = %e, "could not empty the WAL after a prune");
+    }
 }
 
 /// Stores block roots computed outside a record write (a log from before
@@ -158,6 +187,24 @@ pub(crate) fn blocks(conn: &Connection) -> Result<Vec<Hash>, String> {
         .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
         .map_err(|e| store_refused(&e))?;
     Ok(contiguous_blocks(rows))
+}
+
+/// The original leaf hashes of redacted records from `first` on.
+pub(crate) fn redactions_from(conn: &Connection, first: u64) -> Result<HashMap<u64, Hash>, String> {
+    let mut select =
+        conn.prepare("SELECT seq, leaf FROM audit_redactions WHERE seq >= ?1").map_err(|e| store_refused(&e))?;
+    let rows = select
+        .query_map(params![db_seq(first)], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?)))
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| store_refused(&e))?;
+    Ok(redaction_map(rows))
+}
+
+/// The stored body of record `seq`.
+pub(crate) fn body(conn: &Connection, seq: u64) -> Result<Option<String>, String> {
+    conn.query_row("SELECT body FROM audit_records WHERE seq = ?1", params![db_seq(seq)], |row| row.get(0))
+        .optional()
+        .map_err(|e| store_refused(&e))
 }
 
 /// `(seq, body)` of the records from `first` on, in seq order.

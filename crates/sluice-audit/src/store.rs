@@ -8,6 +8,7 @@
 //! Does not: hash, sequence or decide anything; it moves rows. Verify's bulk
 //! reads live in `scan`.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
@@ -158,6 +159,7 @@ pub(crate) const SQLITE_SCHEMA: &[&str] = &[
      hash TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS audit_payloads (seq INTEGER PRIMARY KEY, payload BLOB NOT NULL)",
     "CREATE TABLE IF NOT EXISTS audit_blocks (block INTEGER PRIMARY KEY, root TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS audit_redactions (seq INTEGER PRIMARY KEY, leaf TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS audit_checkpoints (size INTEGER PRIMARY KEY, time TEXT NOT NULL, \
      root TEXT NOT NULL, note TEXT NOT NULL)",
 ];
@@ -169,6 +171,7 @@ const POSTGRES_SCHEMA: &[&str] = &[
      hash TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS audit_payloads (seq BIGINT PRIMARY KEY, payload BYTEA NOT NULL)",
     "CREATE TABLE IF NOT EXISTS audit_blocks (block BIGINT PRIMARY KEY, root TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS audit_redactions (seq BIGINT PRIMARY KEY, leaf TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS audit_checkpoints (size BIGINT PRIMARY KEY, time TEXT NOT NULL, \
      root TEXT NOT NULL, note TEXT NOT NULL)",
 ];
@@ -250,6 +253,34 @@ where
     let count: i64 = row.try_get(0)?;
     let max: i64 = row.try_get(1)?;
     Ok((count.max(0) as u64, max.max(0) as u64))
+}
+
+/// What a prune removes besides appending its records: payload rows, and
+/// request bodies rewritten without their statement text.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Removals {
+    pub payloads: Vec<u64>,
+    pub redactions: Vec<Redaction>,
+}
+
+/// One request record's rewritten body and the leaf of its original body.
+#[derive(Debug, Clone)]
+pub(crate) struct Redaction {
+    pub seq: u64,
+    pub body: String,
+    pub leaf: Hash,
+}
+
+/// `(seq, leaf hex)` rows as a map; rows with a bad hash are left out (the
+/// record then fails its own check).
+pub(crate) fn redaction_map(rows: Vec<(i64, String)>) -> HashMap<u64, Hash> {
+    rows.into_iter()
+        .filter_map(|(seq, leaf)| {
+            let mut hash = [0u8; 32];
+            hex::decode_to_slice(&leaf, &mut hash).ok()?;
+            Some((u64::try_from(seq).ok()?, hash))
+        })
+        .collect()
 }
 
 /// Block roots from rows sorted by block, up to the first gap or bad root.
@@ -350,7 +381,7 @@ impl Store {
         &mut self,
         rows: &[NewRow],
         blocks: &[(u64, Hash)],
-        pruned: &[u64],
+        removals: &Removals,
     ) -> Result<(), sqlx::Error> {
         let statements = match self {
             Store::Sqlite(_) => &*SQLITE_INSERTS,
@@ -392,8 +423,20 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                 }
-                for seq in pruned {
+                for seq in &removals.payloads {
                     sqlx::query("DELETE FROM audit_payloads WHERE seq = $1").bind(db_seq(*seq)).execute(&mut *tx).await?;
+                }
+                for redaction in &removals.redactions {
+                    sqlx::query("UPDATE audit_records SET body = $1 WHERE seq = $2")
+                        .bind(redaction.body.as_str())
+                        .bind(db_seq(redaction.seq))
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query("INSERT INTO audit_redactions (seq, leaf) VALUES ($1, $2)")
+                        .bind(db_seq(redaction.seq))
+                        .bind(hex::encode(redaction.leaf))
+                        .execute(&mut *tx)
+                        .await?;
                 }
                 Ok::<(), sqlx::Error>(())
             }
@@ -482,6 +525,29 @@ impl Store {
             sqlx::query_as(SQL).fetch_optional(&mut *c).await?
         });
         Ok(row.map(stored_checkpoint))
+    }
+
+    /// The original leaf hashes of redacted records with `first <= seq <= last`.
+    pub(crate) async fn redactions(&mut self, first: u64, last: u64) -> Result<HashMap<u64, Hash>, sqlx::Error> {
+        const SQL: &str = "SELECT seq, leaf FROM audit_redactions WHERE seq >= $1 AND seq <= $2";
+        let rows: Vec<(i64, String)> = on_conn!(self, c => {
+            sqlx::query_as(SQL).bind(db_seq(first)).bind(db_seq(last)).fetch_all(&mut *c).await?
+        });
+        Ok(redaction_map(rows))
+    }
+
+    /// Request records of `connection` sequenced before `cutoff` whose
+    /// statement text is not redacted yet: their seqs, in order.
+    pub(crate) async fn expired_statements(
+        &mut self,
+        connection: &str,
+        cutoff: &str,
+    ) -> Result<Vec<(i64, String)>, sqlx::Error> {
+        const SQL: &str = "SELECT seq, time FROM audit_records WHERE kind = 'request' AND connection = $1 AND time < $2 \
+                           AND seq NOT IN (SELECT seq FROM audit_redactions) ORDER BY seq";
+        on_conn!(self, c => {
+            sqlx::query_as(SQL).bind(connection).bind(cutoff).fetch_all(&mut *c).await
+        })
     }
 
     /// Recording chunks of `connection` sequenced before `cutoff` whose

@@ -15,7 +15,7 @@
 //! Block roots are a cache: verify recomputes everything from the bodies.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use sluice_evidence::{Hash, LeafSource, MerkleLog, leaf_hash};
 
@@ -36,10 +36,15 @@ pub(crate) struct LogTree {
 
 impl LogTree {
     /// Rebuilds the tree from the stored block roots (blocks `0..n`, in
-    /// order) and the `(seq, body)` of every record after them. Also returns
-    /// the roots of blocks those bodies complete, for the caller to store (a
-    /// log written before blocks were kept, or a lost block row).
-    pub(crate) fn restore(blocks: &[Hash], later: &[(i64, String)]) -> Result<(LogTree, Vec<(u64, Hash)>), AuditError> {
+    /// order) and the `(seq, body)` of every record after them (`redacted`:
+    /// the original leaves of bodies retention rewrote). Also returns the
+    /// roots of blocks those bodies complete, for the caller to store (a log
+    /// written before blocks were kept, or a lost block row).
+    pub(crate) fn restore(
+        blocks: &[Hash],
+        later: &[(i64, String)],
+        redacted: &HashMap<u64, Hash>,
+    ) -> Result<(LogTree, Vec<(u64, Hash)>), AuditError> {
         let mut tree = LogTree::default();
         for root in blocks {
             tree.tree
@@ -54,7 +59,8 @@ impl LogTree {
                     "record {expected} is missing (the next stored record is {seq}); run `sluice audit verify`"
                 )));
             }
-            completed.extend(tree.append(body));
+            let leaf = redacted.get(&expected).copied().unwrap_or_else(|| leaf_hash(body.as_bytes()));
+            completed.extend(tree.append_leaf(leaf));
         }
         Ok((tree, completed))
     }
@@ -62,7 +68,10 @@ impl LogTree {
     /// Adds the record `body` as the next leaf. Returns `(block, root)` when
     /// this leaf completes a block.
     pub(crate) fn append(&mut self, body: &str) -> Option<(u64, Hash)> {
-        let leaf = leaf_hash(body.as_bytes());
+        self.append_leaf(leaf_hash(body.as_bytes()))
+    }
+
+    fn append_leaf(&mut self, leaf: Hash) -> Option<(u64, Hash)> {
         self.tree.append(leaf);
         self.block.append(leaf);
         if self.block.size() < BLOCK_LEAVES {
@@ -109,9 +118,14 @@ impl StoreLeaves {
         self.wanted.borrow().clone()
     }
 
-    /// Loads the leaves of `block` from its records' bodies, in seq order.
-    pub(crate) fn load(&mut self, block: u64, bodies: &[(i64, String)]) {
-        self.leaves.insert(block, bodies.iter().map(|(_, body)| leaf_hash(body.as_bytes())).collect());
+    /// Loads the leaves of `block` from its records' bodies, in seq order
+    /// (`redacted`: the original leaves of bodies retention rewrote).
+    pub(crate) fn load(&mut self, block: u64, bodies: &[(i64, String)], redacted: &HashMap<u64, Hash>) {
+        let leaf = |(seq, body): &(i64, String)| match redacted.get(&(*seq as u64)) {
+            Some(leaf) => *leaf,
+            None => leaf_hash(body.as_bytes()),
+        };
+        self.leaves.insert(block, bodies.iter().map(leaf).collect());
         self.wanted.borrow_mut().remove(&block);
     }
 }
@@ -178,17 +192,17 @@ mod tests {
             blocks.extend(direct.append(body).map(|(_, root)| root));
         }
         assert_eq!(blocks.len(), 2);
-        let (restored, completed) = LogTree::restore(&blocks, &all[512..]).expect("restores");
+        let (restored, completed) = LogTree::restore(&blocks, &all[512..], &HashMap::new()).expect("restores");
         assert!(completed.is_empty());
         assert_eq!((restored.size(), restored.root()), (700, direct.root()));
         // Without block rows, the bodies complete both blocks again.
-        let (rebuilt, completed) = LogTree::restore(&[], &all).expect("restores");
+        let (rebuilt, completed) = LogTree::restore(&[], &all, &HashMap::new()).expect("restores");
         assert_eq!(rebuilt.root(), direct.root());
         assert_eq!(completed.iter().map(|(b, r)| (*b, *r)).collect::<Vec<_>>(), vec![(0, blocks[0]), (1, blocks[1])]);
         // A gap in the bodies is refused.
         let mut gapped = all[512..].to_vec();
         gapped.remove(3);
-        assert!(LogTree::restore(&blocks, &gapped).is_err());
+        assert!(LogTree::restore(&blocks, &gapped, &HashMap::new()).is_err());
     }
 
     #[test]
@@ -208,7 +222,7 @@ mod tests {
             for block in wanted {
                 let first = (block * BLOCK_LEAVES) as usize;
                 let last = ((block + 1) * BLOCK_LEAVES).min(size) as usize;
-                source.load(block, &all[first..last]);
+                source.load(block, &all[first..last], &HashMap::new());
             }
             let proof = inclusion_proof(&source, index, size).expect("second pass");
             assert!(source.wanted().is_empty());
@@ -225,7 +239,7 @@ mod tests {
             for block in source.wanted() {
                 let first = (block * BLOCK_LEAVES) as usize;
                 let last = ((block + 1) * BLOCK_LEAVES).min(n) as usize;
-                source.load(block, &all[first..last]);
+                source.load(block, &all[first..last], &HashMap::new());
             }
             let proof = consistency_proof(&source, m, n).expect("second pass");
             assert_eq!(proof, consistency_proof(&leaves[..n as usize], m, n).expect("reference"));

@@ -87,6 +87,9 @@ pub enum BreakReason {
     PayloadMissing,
     /// A recording chunk's payload does not hash to what its record holds.
     PayloadMismatch { stored: String, computed: String },
+    /// The record's body was rewritten as if by retention, but no
+    /// `payloads_pruned` record lists it with this body's hash.
+    RedactionUnauthorised { body_sha256: String },
 }
 
 impl fmt::Display for Broken {
@@ -134,6 +137,11 @@ impl fmt::Display for Broken {
             BreakReason::PayloadMissing => {
                 write!(f, "record {seq}: its recording chunk's payload is missing (deleted without a prune record)")
             }
+            BreakReason::RedactionUnauthorised { body_sha256 } => write!(
+                f,
+                "record {seq}: its body was rewritten (body hash {body_sha256}), and no retention record lists that \
+                 rewrite (altered)"
+            ),
             BreakReason::PayloadMismatch { stored, computed } => write!(
                 f,
                 "record {seq}: its recording chunk's payload hashes to {computed}, the record says {stored} (altered)"
@@ -168,7 +176,8 @@ impl AuditReader {
                 }
             }
         };
-        let mut chain = ChainCheck::new(checkpoints);
+        let redacted = store.redactions(0, u64::MAX).await.map_err(|e| self.query_error(e))?;
+        let mut chain = ChainCheck::new(checkpoints, redacted);
         let max_seq = i64::try_from(max_seq).unwrap_or(i64::MAX);
         // The first range has no lower bound: a row forged below seq 1 must
         // be seen too.
@@ -241,6 +250,12 @@ pub(crate) struct ChainCheck {
     payloads_verified: u64,
     /// Chunk seqs whose payloads a `payloads_pruned` record released.
     released: HashSet<u64>,
+    /// Original leaves of bodies retention rewrote, by seq (live store).
+    redacted: HashMap<u64, Hash>,
+    /// Rewritten bodies checked: (seq, SHA-256 of the body as stored).
+    claimed: Vec<(u64, String)>,
+    /// Rewrites `payloads_pruned` records list: seq → body SHA-256.
+    authorised: HashMap<u64, String>,
     payloads_pruned: u64,
     /// Open requests: id → seq of the request record.
     open_requests: HashMap<String, u64>,
@@ -250,7 +265,7 @@ pub(crate) struct ChainCheck {
 impl ChainCheck {
     /// A check against `checkpoints` (already signature-checked, see
     /// [`verified_checkpoints`]).
-    pub(crate) fn new(mut checkpoints: Vec<Checkpoint>) -> Self {
+    pub(crate) fn new(mut checkpoints: Vec<Checkpoint>, redacted: HashMap<u64, Hash>) -> Self {
         checkpoints.sort_by_key(|c| c.size);
         ChainCheck {
             records: 0,
@@ -263,6 +278,9 @@ impl ChainCheck {
             chunks: Vec::new(),
             payloads_verified: 0,
             released: HashSet::new(),
+            redacted,
+            claimed: Vec::new(),
+            authorised: HashMap::new(),
             payloads_pruned: 0,
             open_requests: HashMap::new(),
             broken: None,
@@ -293,7 +311,10 @@ impl ChainCheck {
         hash: &str,
         columns: Option<&RowView<'_>>,
     ) -> Result<(), Broken> {
-        let prepared = Prepared::new(&self.head_raw, body, columns.is_some());
+        let prepared = match self.redacted.get(&self.next_seq) {
+            Some(leaf) => Prepared::redacted(hash, *leaf, body, columns.is_some()),
+            None => Prepared::new(&self.head_raw, body, columns.is_some()),
+        };
         self.apply(found_seq, body, prev_hash, hash, columns, prepared)
     }
 
@@ -358,10 +379,16 @@ impl ChainCheck {
             }
             ("recording_chunk", _, Some(sha256)) => self.chunks.push((seq, sha256.to_string())),
             ("payloads_pruned", _, _) => match encoding::decode_body(body) {
-                Ok((_, _, AuditEvent::PayloadsPruned(pruned))) => self.released.extend(pruned.seqs),
+                Ok((_, _, AuditEvent::PayloadsPruned(pruned))) => {
+                    self.released.extend(pruned.seqs);
+                    self.authorised.extend(pruned.redacted.into_iter().map(|r| (r.seq, r.body_sha256)));
+                }
                 _ => return Err(broken(BreakReason::Unreadable { error: "not a payloads_pruned record".into() })),
             },
             _ => {}
+        }
+        if let Some(body_sha256) = prepared.rewritten {
+            self.claimed.push((seq, body_sha256));
         }
         self.tree.append(prepared.leaf);
         if let Some(checkpoint) = self.checkpoints.get(self.next_checkpoint).filter(|c| c.size == self.tree.size()) {
@@ -388,6 +415,16 @@ impl ChainCheck {
     pub(crate) fn finish_records(&mut self) {
         if self.broken.is_some() {
             return;
+        }
+        // A rewritten body counts only if a later retention record lists it.
+        for (seq, body_sha256) in &self.claimed {
+            if self.authorised.get(seq) != Some(body_sha256) {
+                self.broken = Some(Broken {
+                    seq: *seq,
+                    reason: BreakReason::RedactionUnauthorised { body_sha256: body_sha256.clone() },
+                });
+                return;
+            }
         }
         if let Some(checkpoint) = self.checkpoints.get(self.next_checkpoint) {
             self.broken = Some(Broken {
@@ -465,6 +502,9 @@ pub(crate) struct Prepared<'a> {
     /// The record's stored hash, already decoded by the caller (an export's
     /// parallel pass); `None`: decoded when checked.
     pub(crate) stored: Option<[u8; 32]>,
+    /// A body retention rewrote: the SHA-256 of the body as it is now, to be
+    /// matched with a retention record.
+    rewritten: Option<String>,
 }
 
 impl<'a> Prepared<'a> {
@@ -489,7 +529,23 @@ impl<'a> Prepared<'a> {
             facts,
             full,
             stored: None,
+            rewritten: None,
         }
+    }
+
+    /// A body retention rewrote (its statement text replaced): the chain
+    /// hash and leaf are those of the original body, kept by the store, so
+    /// they are taken as stored; the body itself must be listed, by its
+    /// hash, in a retention record (checked at the end).
+    pub(crate) fn redacted(hash: &str, original_leaf: Hash, body: &'a str, full: bool) -> Prepared<'a> {
+        let mut prepared = Prepared::new(&[0; 32], body, full);
+        let mut stored = [0u8; 32];
+        if hex::decode_to_slice(hash, &mut stored).is_ok() {
+            prepared.chain = stored;
+        }
+        prepared.leaf = original_leaf;
+        prepared.rewritten = Some(hex::encode(Sha256::digest(body.as_bytes())));
+        prepared
     }
 }
 

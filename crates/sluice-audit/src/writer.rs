@@ -31,8 +31,9 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use sha2::Digest as _;
 use sluice_evidence::{Checkpoint, Hash, SigningKey};
-use sluice_model::{AuditEvent, PayloadsPruned};
+use sluice_model::{AuditEvent, PayloadsPruned, REDACTED_STATEMENT, RedactedStatement};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::AuditError;
@@ -40,7 +41,7 @@ use crate::encoding::{self, GENESIS_HASH};
 use crate::error::store_unavailable;
 use crate::prune::PrunePlan;
 use crate::sqlite_writer;
-use crate::store::{AUDIT_APPLICATION_NAME, NewRow, Store, StoreUrl, StoredCheckpoint, StoredRow};
+use crate::store::{AUDIT_APPLICATION_NAME, NewRow, Redaction, Removals, Store, StoreUrl, StoredCheckpoint, StoredRow};
 use crate::tree::{BLOCK_LEAVES, LogTree};
 
 /// How the writer batches, signs, and who hears about commits.
@@ -418,27 +419,30 @@ impl Writer {
     /// roots of any blocks it had to recompute.
     fn load_state(&mut self) -> Result<LogState, LoadError> {
         let store_err = LoadError::Store;
-        let (last, blocks, later) = match self.store.as_mut() {
+        let (last, blocks, later, redacted) = match self.store.as_mut() {
             Some(WriteStore::Sqlite(conn)) => {
                 let last = sqlite_writer::last_row(conn).map_err(store_err)?;
                 let blocks = sqlite_writer::blocks(conn).map_err(store_err)?;
-                let later =
-                    sqlite_writer::bodies_from(conn, blocks.len() as u64 * BLOCK_LEAVES + 1).map_err(store_err)?;
-                (last, blocks, later)
+                let first = blocks.len() as u64 * BLOCK_LEAVES + 1;
+                let later = sqlite_writer::bodies_from(conn, first).map_err(store_err)?;
+                let redacted = sqlite_writer::redactions_from(conn, first).map_err(store_err)?;
+                (last, blocks, later, redacted)
             }
             Some(WriteStore::Postgres(store)) => self
                 .runtime
                 .block_on(async {
                     let last = store.last_row().await?;
                     let blocks = store.blocks(u64::MAX).await?;
-                    let later = store.bodies(blocks.len() as u64 * BLOCK_LEAVES + 1, u64::MAX).await?;
-                    Ok::<_, sqlx::Error>((last, blocks, later))
+                    let first = blocks.len() as u64 * BLOCK_LEAVES + 1;
+                    let later = store.bodies(first, u64::MAX).await?;
+                    let redacted = store.redactions(first, u64::MAX).await?;
+                    Ok::<_, sqlx::Error>((last, blocks, later, redacted))
                 })
                 .map_err(|e| store_err(store_unavailable(&e)))?,
             None => return Err(store_err("no connection to the store".into())),
         };
         let head = check_head(last).map_err(LoadError::Corrupt)?;
-        let (tree, completed) = LogTree::restore(&blocks, &later).map_err(LoadError::Corrupt)?;
+        let (tree, completed) = LogTree::restore(&blocks, &later, &redacted).map_err(LoadError::Corrupt)?;
         if tree.size() != head.0 {
             return Err(LoadError::Corrupt(AuditError::Corrupt(format!(
                 "the stored block roots cover {} records but the log ends at record {}; run `sluice audit verify`",
@@ -540,7 +544,7 @@ impl Writer {
     /// Writes one batch and answers its waiters, whatever happens.
     fn commit(&mut self, batch: &mut Vec<Pending>) {
         let records = batch.len();
-        match self.write(batch, &[]) {
+        match self.write(batch, &Removals::default()) {
             Ok((first_seq, latency)) => {
                 self.health.send_if_modified(|h| {
                     let changed = *h != StoreHealth::Healthy;
@@ -583,15 +587,15 @@ impl Writer {
     /// Sequences, chains and writes the batch in one transaction. Returns the
     /// first seq and how long the write and commit took; advances the head
     /// only on success.
-    fn write(&mut self, batch: &mut [Pending], pruned: &[u64]) -> Result<(u64, Duration), String> {
+    fn write(&mut self, batch: &mut [Pending], removals: &Removals) -> Result<(u64, Duration), String> {
         let state = self.current_state()?;
         let first_seq = state.head.0 + 1;
         let (rows, blocks, next) = chain(state, batch);
         let started = Instant::now();
         let written = match self.store.as_mut() {
-            Some(WriteStore::Sqlite(conn)) => sqlite_writer::insert(conn, &rows, &blocks, pruned),
+            Some(WriteStore::Sqlite(conn)) => sqlite_writer::insert(conn, &rows, &blocks, removals),
             Some(WriteStore::Postgres(store)) => {
-                self.runtime.block_on(store.insert(&rows, &blocks, pruned)).map_err(|e| store_unavailable(&e))
+                self.runtime.block_on(store.insert(&rows, &blocks, removals)).map_err(|e| store_unavailable(&e))
             }
             None => Err("no connection to the store".into()),
         };
@@ -634,25 +638,68 @@ impl Writer {
     /// transaction.
     fn prune(&mut self, plans: Vec<PrunePlan>) -> Result<Vec<u64>, AuditError> {
         let mut batch = Vec::new();
-        let mut pruned = Vec::new();
+        let mut removals = Removals::default();
         for plan in plans {
-            for chunks in plan.chunks.chunks(PRUNE_RECORD_SEQS) {
-                let event = AuditEvent::PayloadsPruned(PayloadsPruned {
+            let event = |seqs: Vec<u64>, bytes: u64, redacted: Vec<RedactedStatement>| {
+                AuditEvent::PayloadsPruned(PayloadsPruned {
                     connection: plan.connection.clone(),
                     cutoff: plan.cutoff.clone(),
-                    seqs: chunks.iter().map(|(seq, _)| *seq).collect(),
-                    bytes: chunks.iter().map(|(_, bytes)| bytes).sum(),
+                    seqs,
+                    bytes,
                     reason: plan.reason.clone(),
-                });
-                batch.push(Pending::new(&event, false, None));
-                pruned.extend(chunks.iter().map(|(seq, _)| *seq));
+                    redacted,
+                })
+            };
+            for chunks in plan.chunks.chunks(PRUNE_RECORD_SEQS) {
+                let seqs = chunks.iter().map(|(seq, _)| *seq).collect();
+                batch.push(Pending::new(&event(seqs, chunks.iter().map(|(_, n)| n).sum(), Vec::new()), false, None));
+                removals.payloads.extend(chunks.iter().map(|(seq, _)| *seq));
+            }
+            for seqs in plan.statements.chunks(PRUNE_RECORD_SEQS) {
+                let mut redacted = Vec::with_capacity(seqs.len());
+                for seq in seqs {
+                    let Some(redaction) = self.redaction(*seq)? else { continue };
+                    let body_sha256 = hex::encode(sha2::Sha256::digest(redaction.body.as_bytes()));
+                    redacted.push(RedactedStatement { seq: *seq, body_sha256 });
+                    removals.redactions.push(redaction);
+                }
+                if !redacted.is_empty() {
+                    batch.push(Pending::new(&event(Vec::new(), 0, redacted), false, None));
+                }
             }
         }
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let (first, _) = self.write(&mut batch, &pruned).map_err(AuditError::StoreUnavailable)?;
+        let (first, _) = self.write(&mut batch, &removals).map_err(AuditError::StoreUnavailable)?;
+        if let Some(WriteStore::Sqlite(conn)) = &self.store {
+            sqlite_writer::flush_wal(conn);
+        }
         Ok((first..first + batch.len() as u64).collect())
+    }
+
+    /// Record `seq`'s body with its statement text replaced, and its original
+    /// leaf; `None` if it is not a request or already redacted.
+    fn redaction(&mut self, seq: u64) -> Result<Option<Redaction>, AuditError> {
+        let body = match self.store.as_mut() {
+            Some(WriteStore::Sqlite(conn)) => sqlite_writer::body(conn, seq),
+            Some(WriteStore::Postgres(store)) => self
+                .runtime
+                .block_on(store.bodies(seq, seq))
+                .map(|mut rows| rows.pop().map(|(_, body)| body))
+                .map_err(|e| store_unavailable(&e)),
+            None => Err("no connection to the store".into()),
+        }
+        .map_err(AuditError::StoreUnavailable)?;
+        let Some(body) = body else { return Ok(None) };
+        let (found, time, event) = encoding::decode_body(&body)?;
+        let AuditEvent::Request(mut request) = event else { return Ok(None) };
+        if found != seq || request.statement == REDACTED_STATEMENT {
+            return Ok(None);
+        }
+        request.statement = REDACTED_STATEMENT.to_owned();
+        let redacted = encoding::encode_body(seq, time, &AuditEvent::Request(request));
+        Ok(Some(Redaction { seq, body: redacted, leaf: sluice_evidence::leaf_hash(body.as_bytes()) }))
     }
 
     /// Signs the current tree head and stores it, if a key is configured and

@@ -263,9 +263,11 @@ async fn pruned_payloads_are_gone_and_the_log_still_verifies() {
     let (_, chunks) = build(&log, &signer).await;
     let reader = AuditReader::open(&log.url).await.expect("reader");
     let later = chrono::Utc::now() + chrono::Duration::seconds(1);
-    let rule = |legal_hold| PruneRule { connection: "clinic".into(), payload_days: 0, legal_hold };
+    let rule =
+        |legal_hold| PruneRule { connection: "clinic".into(), payload_days: Some(0), statement_days: None, legal_hold };
     assert!(reader.prune_plan(&[rule(true)], later).await.expect("plan").is_empty(), "legal hold keeps everything");
-    let kept = PruneRule { connection: "clinic".into(), payload_days: 30, legal_hold: false };
+    let kept =
+        PruneRule { connection: "clinic".into(), payload_days: Some(30), statement_days: Some(30), legal_hold: false };
     assert!(reader.prune_plan(&[kept], later).await.expect("plan").is_empty(), "nothing is 30 days old");
     let plans = reader.prune_plan(&[rule(false)], later).await.expect("plan");
     assert_eq!(plans.len(), 1);
@@ -340,4 +342,98 @@ async fn large_exports_verify_in_parallel_and_still_name_the_record() {
     let swapped = tampered(&dir, |d| edit_lines(d, |l| l.swap(8_191, 8_192)));
     let broken = verify_export(swapped.path(), verifier, |_, _| {}).unwrap().broken.expect("found");
     assert_eq!((broken.seq, broken.reason), (8_192, BreakReason::Reordered { found_at_line: 8_193 }));
+}
+
+#[tokio::test]
+async fn redacted_statements_are_gone_and_the_log_still_verifies() {
+    use sluice_audit::PruneRule;
+    use sluice_model::REDACTED_STATEMENT;
+    let log = TempLog::new();
+    let signer = key("node-a", 1);
+    let (_, _) = build(&log, &signer).await;
+    let reader = AuditReader::open(&log.url).await.expect("reader");
+    let rule =
+        PruneRule { connection: "clinic".into(), payload_days: None, statement_days: Some(0), legal_hold: false };
+    let later = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let plans = reader.prune_plan(std::slice::from_ref(&rule), later).await.expect("plan");
+    assert_eq!(plans.len(), 1);
+    assert_eq!(plans[0].statements.len(), 300, "60 sessions of 5 requests");
+    let redacted_seq = plans[0].statements[7];
+
+    let audit = open_signed(&log, &signer).await;
+    audit.prune(plans).await.expect("redacted");
+    audit.shutdown().await;
+    let requests = reader
+        .search(&sluice_audit::SearchFilter { kind: Some("request".into()), ..Default::default() })
+        .await
+        .expect("search");
+    assert!(requests.iter().all(|r| matches!(&r.event, AuditEvent::Request(e) if e.statement == REDACTED_STATEMENT)));
+    for suffix in ["", "-wal"] {
+        let path = format!("{}{suffix}", log.path.display());
+        let file = std::fs::read(&path).unwrap_or_default();
+        assert!(!file.windows(15).any(|w| w == b"FROM patients W"), "statement text left in {path}");
+    }
+    assert!(reader.prune_plan(&[rule], later).await.expect("plan").is_empty(), "nothing left to redact");
+
+    // The tree is unchanged: verify, proofs and a reopened writer all agree.
+    let verifier = signer.verifier().clone();
+    let live = AuditReader::open(&log.url).await.unwrap().with_checkpoint_key(verifier.clone());
+    let report = live.verify(|_, _| {}).await.expect("verify");
+    assert_eq!(report.broken, None, "{report:?}");
+    assert_eq!(report.checkpoints_verified, 3);
+    let latest = reader.latest_checkpoint().await.unwrap().unwrap();
+    let proof = reader.inclusion_proof(redacted_seq - 1, latest.size).await.expect("proof");
+    let leaf: [u8; 32] = hex::decode(&proof.leaf_hash).unwrap().try_into().unwrap();
+    let path: Vec<[u8; 32]> = proof.proof.iter().map(|h| hex::decode(h).unwrap().try_into().unwrap()).collect();
+    let root: [u8; 32] = hex::decode(&latest.root).unwrap().try_into().unwrap();
+    verify_inclusion(&leaf, redacted_seq - 1, latest.size, &path, &root).expect("the original leaf is still proven");
+    let audit = open_signed(&log, &signer).await;
+    append_all(&audit, session("after", "alice", "clinic", 1)).await;
+    audit.shutdown().await;
+    assert_eq!(live.verify(|_, _| {}).await.unwrap().broken, None);
+    let out = tempfile::tempdir().unwrap();
+    reader.export(&out.path().join("x"), Some(&verifier), |_, _| {}).await.expect("export");
+    let offline = verify_export(&out.path().join("x"), &verifier, |_, _| {}).expect("verify");
+    assert_eq!((offline.broken, offline.records), (None, report.records + 4));
+
+    // A rewritten body changed again, or a body "redacted" without a
+    // retention record, is named.
+    let mut conn = log.side_connection().await;
+    sqlx::query("UPDATE audit_records SET body = replace(body, '127.0.0.1:50000', '10.9.9.9:50000') WHERE seq = $1")
+        .bind(redacted_seq as i64)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let broken = live.verify(|_, _| {}).await.unwrap().broken.expect("found");
+    assert_eq!(broken.seq, redacted_seq, "{broken}");
+    assert!(matches!(broken.reason, BreakReason::RedactionUnauthorised { .. }), "{broken}");
+    sqlx::query("UPDATE audit_records SET body = replace(body, '10.9.9.9:50000', '127.0.0.1:50000') WHERE seq = $1")
+        .bind(redacted_seq as i64)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(live.verify(|_, _| {}).await.unwrap().broken, None, "restored");
+    // An outcome edited, with its original leaf planted as if redacted.
+    use sqlx::Row;
+    let victim = redacted_seq + 1;
+    let body: String = sqlx::query("SELECT body FROM audit_records WHERE seq = $1")
+        .bind(victim as i64)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap()
+        .get(0);
+    sqlx::query("INSERT INTO audit_redactions (seq, leaf) VALUES ($1, $2)")
+        .bind(victim as i64)
+        .bind(hex::encode(leaf_hash(body.as_bytes())))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE audit_records SET body = replace(body, '\"rows\":1', '\"rows\":0') WHERE seq = $1")
+        .bind(victim as i64)
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let broken = live.verify(|_, _| {}).await.unwrap().broken.expect("found");
+    assert_eq!(broken.seq, victim, "{broken}");
+    assert!(matches!(broken.reason, BreakReason::RedactionUnauthorised { .. }), "{broken}");
 }

@@ -335,6 +335,10 @@ pub struct Retention {
     /// deleted (their records, hashes and checkpoints stay, so the log still
     /// verifies). Absent: kept forever.
     pub payload_days: Option<u32>,
+    /// Days a request record keeps its statement text; older records have it
+    /// replaced by `[redacted by retention]` (the original leaf hash is kept,
+    /// so the log still verifies). Absent: kept forever.
+    pub statement_days: Option<u32>,
     /// Nothing is deleted while set (litigation, investigation).
     #[serde(default)]
     pub legal_hold: bool,

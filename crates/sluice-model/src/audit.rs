@@ -165,7 +165,8 @@ pub struct RecordingChunk {
     pub payload_bytes: u64,
 }
 
-/// Retention deleted the payloads of these recording chunks. Written in
+/// Retention deleted the payloads of these recording chunks, or replaced
+/// the statement text of these request records. Written in
 /// the same transaction as the deletion; the chunks' records (with their
 /// payload hashes) stay, so the log still verifies, and verify accepts a
 /// missing payload only if a record like this released it.
@@ -179,7 +180,23 @@ pub struct PayloadsPruned {
     pub bytes: u64,
     /// Why: `retention (payload_days = N)`.
     pub reason: String,
+    /// Request records whose statement text retention replaced, each with
+    /// the SHA-256 of its body as rewritten: verify accepts a rewritten body
+    /// only if it is listed here with exactly that hash.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redacted: Vec<RedactedStatement>,
 }
+
+/// One request record whose statement text retention replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedactedStatement {
+    pub seq: u64,
+    /// Lowercase hex SHA-256 of the rewritten body.
+    pub body_sha256: String,
+}
+
+/// The statement text a redacted request record carries.
+pub const REDACTED_STATEMENT: &str = "[redacted by retention]";
 
 /// A session ended, for whatever reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -37,8 +37,10 @@ pub enum AuditCommand {
         json: bool,
     },
     /// Delete recording payloads older than each connection's
-    /// `retention.payload_days` (never under `legal_hold`), keeping their
-    /// records and hashes so the log still verifies, and record what went.
+    /// `retention.payload_days`, and replace the statement text of request
+    /// records older than `retention.statement_days` (never under
+    /// `legal_hold`), keeping every leaf hash so the log still verifies, and
+    /// record what went.
     /// A running `sluice serve` does this hourly; this command needs the
     /// server stopped (one log has one writer), except with --dry-run.
     Prune {
@@ -237,16 +239,18 @@ async fn prune(config: &std::path::Path, dry_run: bool, json: bool) -> anyhow::R
         println!("{}", serde_json::to_string_pretty(&plans)?);
     } else {
         if rules.is_empty() {
-            println!("no connection sets retention.payload_days: nothing is ever pruned");
+            println!("no connection sets retention.payload_days or statement_days: nothing is ever pruned");
         } else if plans.is_empty() {
             println!("nothing is due");
         }
         for plan in &plans {
+            let what = match plan.statements.len() {
+                0 => format!("{} recording chunk payloads, {} bytes", plan.chunks.len(), plan.bytes()),
+                n => format!("{n} request records' statement text"),
+            };
             println!(
-                "{}: {} recording chunk payloads, {} bytes, recorded {} .. before {} ({})",
+                "{}: {what}, recorded {} .. before {} ({})",
                 plan.connection,
-                plan.chunks.len(),
-                plan.bytes(),
                 plan.oldest.as_deref().unwrap_or("-"),
                 plan.cutoff,
                 plan.reason

@@ -201,8 +201,10 @@ fn prune_deletes_recording_payloads_and_the_log_still_verifies() {
     let key = generate_key(keys.path(), "node.key");
     let (token, hash) = api_key();
     let audit = format!("[audit]\nsigning_key_file = \"{}\"\n", key.display());
-    let held = config(&hash, "clinic", &db.name, "sqlite://data/audit.db", &audit)
-        .replace("tls = \"disable\"\n", "tls = \"disable\"\nretention = { payload_days = 0, legal_hold = true }\n");
+    let held = config(&hash, "clinic", &db.name, "sqlite://data/audit.db", &audit).replace(
+        "tls = \"disable\"\n",
+        "tls = \"disable\"\nretention = { payload_days = 0, statement_days = 0, legal_hold = true }\n",
+    );
     assert!(held.contains("legal_hold = true"));
     let mut sluice = Sluice::start(&held);
     let dsn = sluice.dsn("clinic", &token);
@@ -230,7 +232,9 @@ fn prune_deletes_recording_payloads_and_the_log_still_verifies() {
     let pruned = sluice.cli(&["audit", "prune"]);
     assert!(pruned.status.success(), "{}{}", stdout(&pruned), String::from_utf8_lossy(&pruned.stderr));
     assert_eq!(count(&store, "select count(*) from audit_payloads"), 0);
-    assert_eq!(count(&store, "select count(*) from audit_records where kind = 'payloads_pruned'"), 1);
+    assert_eq!(count(&store, "select count(*) from audit_records where kind = 'payloads_pruned'"), 2);
+    assert_eq!(count(&store, "select count(*) from audit_records where body like '%select note from visits%'"), 0);
+    assert_eq!(count(&store, "select count(*) from audit_redactions"), 2, "both statements lost their text");
     let verify = sluice.cli(&["audit", "verify", "--json"]);
     assert!(verify.status.success(), "{}", stdout(&verify));
     let report: serde_json::Value = serde_json::from_str(&stdout(&verify)).unwrap();
