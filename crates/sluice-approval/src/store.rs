@@ -9,24 +9,19 @@
 //! happened so the caller can.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use sluice_audit::StoreUrl;
+use sluice_audit::{SidePool, StoreUrl};
 use sluice_config::Approvals;
 use sluice_model::{Principal, PrincipalKind};
-use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::postgres::PgPool;
+use sqlx::sqlite::SqlitePool;
 use sqlx::{AssertSqlSafe, ColumnIndex, Decode, Row, Type};
 use uuid::Uuid;
 
 use crate::rules::{self, Outcome};
 use crate::{ApprovalError, ApprovalRequest, ApprovalStatus, NewApprovalRequest, Requester, ReviewDecision, Ruling};
-
-/// How long a SQLite connection waits for another connection's lock (the
-/// audit writer shares the file).
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Connections to a PostgreSQL store; decisions on one request serialise on
 /// its row lock, not on the pool.
@@ -176,35 +171,9 @@ impl ApprovalStore {
     /// approval tables, when they do not exist.
     pub async fn open(url: &str) -> Result<ApprovalStore, ApprovalError> {
         let target = StoreUrl::parse(url, "sluice-approval").map_err(|e| ApprovalError::Open(e.to_string()))?;
-        let name = target.describe();
-        let fail = |e: String| ApprovalError::Open(format!("{name}: {e}"));
-        let backend = match target {
-            StoreUrl::Sqlite(options) => {
-                let options = options
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Full)
-                    .busy_timeout(SQLITE_BUSY_TIMEOUT);
-                if let Some(folder) =
-                    options.get_filename().parent().filter(|p| !p.as_os_str().is_empty() && !Path::exists(p))
-                {
-                    std::fs::create_dir_all(folder).map_err(|e| fail(e.to_string()))?;
-                }
-                let pool = SqlitePoolOptions::new()
-                    .max_connections(1)
-                    .connect_with(options)
-                    .await
-                    .map_err(|e| fail(e.to_string()))?;
-                Backend::Sqlite(pool)
-            }
-            StoreUrl::Postgres(options) => {
-                let pool = PgPoolOptions::new()
-                    .max_connections(POSTGRES_CONNECTIONS)
-                    .connect_with(options)
-                    .await
-                    .map_err(|e| fail(e.to_string()))?;
-                Backend::Postgres(pool)
-            }
+        let backend = match target.connect_side(POSTGRES_CONNECTIONS).await.map_err(ApprovalError::Open)? {
+            SidePool::Sqlite(pool) => Backend::Sqlite(pool),
+            SidePool::Postgres(pool) => Backend::Postgres(pool),
         };
         let store = ApprovalStore { backend };
         in_transaction!(store, write, tx, _lock => {

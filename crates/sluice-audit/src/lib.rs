@@ -109,6 +109,6 @@ pub use export::{EXPORT_FORMAT, ExportSummary, verify_export};
 pub use proofs::{ConsistencyProof, InclusionProof};
 pub use prune::{PrunePlan, PruneRule};
 pub use reader::{AuditReader, SearchFilter};
-pub use store::{StoreUrl, StoredCheckpoint};
+pub use store::{SidePool, StoreUrl, StoredCheckpoint};
 pub use verify::{BreakReason, Broken, VerifyReport};
 pub use writer::{AuditLog, AuditOptions, CommitStats, Durable, StoreHealth, checkpoint_origin};

@@ -13,8 +13,10 @@ use std::str::FromStr;
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgConnection};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::{AssertSqlSafe, ColumnIndex, Connection, Decode, Row, Type};
 
 use crate::AuditError;
@@ -85,6 +87,13 @@ pub enum StoreUrl {
     Postgres(PgConnectOptions),
 }
 
+/// A pool on the audit store's database, from [`StoreUrl::connect_side`].
+#[derive(Debug)]
+pub enum SidePool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
 /// One open connection to the log.
 #[derive(Debug)]
 pub(crate) enum Store {
@@ -125,6 +134,36 @@ impl StoreUrl {
             StoreUrl::Sqlite(o) => format!("sqlite://{}", o.get_filename().display()),
             StoreUrl::Postgres(o) => {
                 format!("postgres://{}:{}/{}", o.get_host(), o.get_port(), o.get_database().unwrap_or_default())
+            }
+        }
+    }
+
+    /// A pool on this database for another crate's own tables (approvals,
+    /// SIEM cursors). SQLite: the log's durability settings (WAL,
+    /// `synchronous=FULL`, the busy timeout), the file and its folder
+    /// created if missing, one connection (SQLite has one writer anyway).
+    /// PostgreSQL: up to `pg_connections`.
+    pub async fn connect_side(self, pg_connections: u32) -> Result<SidePool, String> {
+        let name = self.describe();
+        let fail = |e: String| format!("{name}: {e}");
+        match self {
+            StoreUrl::Sqlite(options) => {
+                let options = options
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Full)
+                    .busy_timeout(SQLITE_BUSY_TIMEOUT);
+                if let Some(folder) =
+                    options.get_filename().parent().filter(|p| !p.as_os_str().is_empty() && !p.exists())
+                {
+                    std::fs::create_dir_all(folder).map_err(|e| fail(e.to_string()))?;
+                }
+                let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await;
+                pool.map(SidePool::Sqlite).map_err(|e| fail(e.to_string()))
+            }
+            StoreUrl::Postgres(options) => {
+                let pool = PgPoolOptions::new().max_connections(pg_connections.max(1)).connect_with(options).await;
+                pool.map(SidePool::Postgres).map_err(|e| fail(e.to_string()))
             }
         }
     }

@@ -7,17 +7,11 @@
 //! restart resends at most the batch that was in flight.
 //! Does not: read the audit log or talk to sinks.
 
-use std::path::Path;
-use std::time::Duration;
-
-use sluice_audit::StoreUrl;
-use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sluice_audit::{SidePool, StoreUrl};
+use sqlx::postgres::PgPool;
+use sqlx::sqlite::SqlitePool;
 
 use crate::SinkError;
-
-/// How long a SQLite connection waits for the audit writer's lock.
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The same DDL on both backends (`BIGINT` has integer affinity in SQLite).
 const SCHEMA: &str = "CREATE TABLE IF NOT EXISTS siem_cursors (\
@@ -51,25 +45,9 @@ impl CursorStore {
         let target = StoreUrl::parse(url, "sluice-siem").map_err(|e| SinkError::Store(e.to_string()))?;
         let name = target.describe();
         let fail = |e: sqlx::Error| SinkError::Store(format!("{name}: {e}"));
-        let store = match target {
-            StoreUrl::Sqlite(options) => {
-                let options = options
-                    .create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Full)
-                    .busy_timeout(SQLITE_BUSY_TIMEOUT);
-                if let Some(folder) =
-                    options.get_filename().parent().filter(|p| !p.as_os_str().is_empty() && !Path::exists(p))
-                {
-                    std::fs::create_dir_all(folder).map_err(|e| SinkError::Store(format!("{name}: {e}")))?;
-                }
-                let pool = SqlitePoolOptions::new().max_connections(1).connect_with(options).await.map_err(fail)?;
-                CursorStore::Sqlite(pool)
-            }
-            StoreUrl::Postgres(options) => {
-                let pool = PgPoolOptions::new().max_connections(2).connect_with(options).await.map_err(fail)?;
-                CursorStore::Postgres(pool)
-            }
+        let store = match target.connect_side(2).await.map_err(SinkError::Store)? {
+            SidePool::Sqlite(pool) => CursorStore::Sqlite(pool),
+            SidePool::Postgres(pool) => CursorStore::Postgres(pool),
         };
         match &store {
             CursorStore::Sqlite(pool) => sqlx::query(SCHEMA).execute(pool).await.map(drop),

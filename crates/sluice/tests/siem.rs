@@ -159,6 +159,22 @@ fn free_port() -> u16 {
     }
 }
 
+/// Listens on `port` again after a stop: the cut connections may hold the
+/// port for a moment.
+fn bind_again(port: u16) -> TcpListener {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match TcpListener::bind(("127.0.0.1", port)) {
+            Ok(listener) => return listener,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("port {port} busy ({e}); retrying");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("port {port} stayed busy: {e}"),
+        }
+    }
+}
+
 fn wait_for_listener(port: u16, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -409,18 +425,7 @@ impl HecReceiver {
     }
 
     fn spawn(&mut self) {
-        // The cut connections may hold the port for a moment after a stop.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let listener = loop {
-            match TcpListener::bind(("127.0.0.1", self.port)) {
-                Ok(listener) => break listener,
-                Err(e) if Instant::now() < deadline => {
-                    eprintln!("proxy port {} busy ({e}); retrying", self.port);
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                Err(e) => panic!("proxy port {} stayed busy: {e}", self.port),
-            }
-        };
+        let listener = bind_again(self.port);
         listener.set_nonblocking(true).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let (state, token, halt) = (self.state.clone(), self.token.clone(), stop.clone());
@@ -607,18 +612,7 @@ impl Proxy {
     }
 
     fn spawn(&mut self) {
-        // The cut connections may hold the port for a moment after a stop.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let listener = loop {
-            match TcpListener::bind(("127.0.0.1", self.port)) {
-                Ok(listener) => break listener,
-                Err(e) if Instant::now() < deadline => {
-                    eprintln!("proxy port {} busy ({e}); retrying", self.port);
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-                Err(e) => panic!("proxy port {} stayed busy: {e}", self.port),
-            }
-        };
+        let listener = bind_again(self.port);
         listener.set_nonblocking(true).unwrap();
         let stop = Arc::new(AtomicBool::new(false));
         let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
