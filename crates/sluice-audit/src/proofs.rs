@@ -125,7 +125,7 @@ impl AuditReader {
         size: u64,
         probe: impl Fn(&StoreLeaves) -> Result<(), sluice_evidence::MerkleError>,
     ) -> Result<StoreLeaves, AuditError> {
-        let (_, max_seq) = store.extent().await.map_err(|e| self.query_error(e))?;
+        let max_seq = store.max_seq().await.map_err(|e| self.query_error(e))?;
         if size > max_seq {
             return Err(AuditError::OutOfRange(format!("tree size {size} is beyond the {max_seq} records in the log")));
         }

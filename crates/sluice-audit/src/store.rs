@@ -614,6 +614,14 @@ impl Store {
         })
     }
 
+    /// The highest seq (0 for an empty log): one index lookup, unlike
+    /// [`Store::extent`]'s count.
+    pub(crate) async fn max_seq(&mut self) -> Result<u64, sqlx::Error> {
+        const SQL: &str = "SELECT COALESCE(MAX(seq), 0) FROM audit_records";
+        let max: i64 = on_conn!(self, c => sqlx::query_scalar(SQL).fetch_one(&mut *c).await?);
+        Ok(max.max(0) as u64)
+    }
+
     /// Number of records and the highest seq.
     pub(crate) async fn extent(&mut self) -> Result<(u64, u64), sqlx::Error> {
         const SQL: &str = "SELECT COUNT(*), COALESCE(MAX(seq), 0) FROM audit_records";

@@ -512,17 +512,7 @@ impl<'a> Prepared<'a> {
     /// the whole index view (to compare a store's index columns); otherwise
     /// the canonical layout is scanned, and parsed only if that fails.
     pub(crate) fn new(prev: &[u8; 32], body: &'a str, full: bool) -> Prepared<'a> {
-        let parse = || BodyIndex::parse(body).map_err(|e| e.to_string());
-        let (facts, full) = match full {
-            true => match parse() {
-                Ok(index) => (Ok(BodyFacts::from(&index)), Some(index)),
-                Err(e) => (Err(e), None),
-            },
-            false => match BodyFacts::scan(body) {
-                Some(facts) => (Ok(facts), None),
-                None => (parse().map(|index| BodyFacts::from(&index)), None),
-            },
-        };
+        let (facts, full) = read_fields(body, full);
         Prepared {
             chain: encoding::chain_digest(prev, body),
             leaf: leaf_hash(body.as_bytes()),
@@ -538,14 +528,35 @@ impl<'a> Prepared<'a> {
     /// they are taken as stored; the body itself must be listed, by its
     /// hash, in a retention record (checked at the end).
     pub(crate) fn redacted(hash: &str, original_leaf: Hash, body: &'a str, full: bool) -> Prepared<'a> {
-        let mut prepared = Prepared::new(&[0; 32], body, full);
-        let mut stored = [0u8; 32];
-        if hex::decode_to_slice(hash, &mut stored).is_ok() {
-            prepared.chain = stored;
+        let (facts, full) = read_fields(body, full);
+        // A stored hash that is not hex fails as a hash mismatch in `apply`.
+        let mut chain = [0u8; 32];
+        let _ = hex::decode_to_slice(hash, &mut chain);
+        Prepared {
+            chain,
+            leaf: original_leaf,
+            facts,
+            full,
+            stored: None,
+            rewritten: Some(hex::encode(Sha256::digest(body.as_bytes()))),
         }
-        prepared.leaf = original_leaf;
-        prepared.rewritten = Some(hex::encode(Sha256::digest(body.as_bytes())));
-        prepared
+    }
+}
+
+/// The fields verify tracks, and with `full` the whole index view: parsed
+/// as JSON when index columns are to be compared, otherwise scanned from
+/// the canonical layout (parsed only if that fails).
+fn read_fields(body: &str, full: bool) -> (Result<BodyFacts<'_>, String>, Option<BodyIndex<'_>>) {
+    let parse = || BodyIndex::parse(body).map_err(|e| e.to_string());
+    match full {
+        true => match parse() {
+            Ok(index) => (Ok(BodyFacts::from(&index)), Some(index)),
+            Err(e) => (Err(e), None),
+        },
+        false => match BodyFacts::scan(body) {
+            Some(facts) => (Ok(facts), None),
+            None => (parse().map(|index| BodyFacts::from(&index)), None),
+        },
     }
 }
 

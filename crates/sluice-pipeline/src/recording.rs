@@ -58,7 +58,7 @@
 //! `last` chunk; what was flushed stays.
 
 use crate::session::Session;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sluice_audit::AuditLog;
@@ -285,7 +285,8 @@ impl Recorder {
     fn begin(&mut self, at: Option<DateTime<Utc>>, kind: &str) {
         self.buf.push(b'{');
         if let Some(at) = at {
-            let _ = write!(self.buf, "\"t\":\"{}\",", at.format("%Y-%m-%dT%H:%M:%S%.6fZ"));
+            // The RFC 3339 writer, not a strftime string parsed per entry.
+            let _ = write!(self.buf, "\"t\":\"{}\",", at.to_rfc3339_opts(SecondsFormat::Micros, true));
         }
         self.buf.extend_from_slice(b"\"kind\":\"");
         self.buf.extend_from_slice(kind.as_bytes());
