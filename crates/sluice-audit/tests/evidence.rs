@@ -202,6 +202,20 @@ async fn export_verifies_offline_and_names_every_tampering() {
     assert_eq!((swapped.seq, swapped.reason), (10, BreakReason::Reordered { found_at_line: 11 }));
     let truncated = check(&|d| edit_lines(d, |l| l.truncate(l.len() - 5)));
     assert!(matches!(truncated.reason, BreakReason::Truncated { .. }) && truncated.seq == size - 4, "{truncated}");
+    // A line that is not an export record, and one that is not UTF-8.
+    let garbage = check(&|d| edit_lines(d, |l| l[41] = "{\"seq\":42,\"hash\":\"not hex\"}".into()));
+    assert!(matches!(garbage.reason, BreakReason::Unreadable { .. }) && garbage.seq == 42, "{garbage}");
+    let binary = check(&|d| {
+        let path = d.join("records.jsonl");
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes.iter().enumerate().filter(|(_, b)| **b == b'\n').nth(59).unwrap().0 + 20;
+        bytes[at] = 0xff;
+        std::fs::write(&path, bytes).unwrap();
+    });
+    assert!(matches!(binary.reason, BreakReason::Unreadable { .. }) && binary.seq == 61, "{binary}");
+    let bad_checkpoints = tampered(&dir, |d| std::fs::write(d.join("checkpoints.jsonl"), "not json\n").unwrap());
+    let refused = verify_export(bad_checkpoints.path(), verifier, |_, _| {}).expect_err("unreadable checkpoints");
+    assert!(refused.to_string().contains("checkpoints.jsonl line 1"), "{refused}");
     let chunk_gone = check(&|d| std::fs::remove_file(d.join("payloads").join(chunks[1].to_string())).unwrap());
     assert_eq!((chunk_gone.seq, chunk_gone.reason), (chunks[1], BreakReason::PayloadMissing));
     // Record 5 rewritten with every chain hash after it recomputed: only the

@@ -180,6 +180,7 @@ fn checkpoints_and_proofs_verify_independently_and_exports_catch_tampering() {
     assert!(stdout(&rejected).contains("checkpoint"), "{}", stdout(&rejected));
     let no_key = sluice_cli(&["audit", "verify", out_dir.to_str().unwrap()], Path::new("/nonexistent"));
     assert!(!no_key.status.success());
+    assert!(String::from_utf8_lossy(&no_key.stderr).contains("needs --key"), "{no_key:?}");
 }
 
 fn count(store: &Path, sql: &str) -> u64 {
