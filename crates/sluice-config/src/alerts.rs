@@ -179,7 +179,7 @@ pub(crate) fn validate(alerts: &Alerts) -> Result<(), Invalid> {
 }
 
 /// An `http://` or `https://` URL with a host, and no spaces.
-fn check_url(url: &str) -> Result<(), String> {
+pub(crate) fn check_url(url: &str) -> Result<(), String> {
     let rest = url
         .strip_prefix("https://")
         .or_else(|| url.strip_prefix("http://"))

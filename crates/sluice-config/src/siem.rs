@@ -1,14 +1,15 @@
 //! `[siem]`: the sinks the audit log is forwarded to (syslog, Splunk HEC,
-//! NATS JetStream), and the checks on them.
+//! NATS JetStream, OTLP logs over HTTP), and the checks on them.
 //!
 //! Owns: the section's types, the kind, transport and statement-option
 //! names, and their validation (required keys per kind, keys that belong to
-//! another kind refused, unique sink names). Sending, cursors and retries
-//! belong to `sluice-siem`, which resolves the HEC token when it is built.
+//! another kind refused, unique sink names, OTLP header names). Sending,
+//! cursors and retries belong to `sluice-siem`, which resolves the HEC
+//! token and the OTLP header values when it is built.
 
 use crate::{InlineSecret, Invalid, Secret};
 use serde::Deserialize;
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 
 /// `[siem]`. Absent: nothing is forwarded.
@@ -30,7 +31,7 @@ pub struct Siem {
 pub struct SinkConfig {
     /// Names the sink's cursor: renaming a sink starts it from the beginning.
     pub name: String,
-    /// `syslog`, `hec` or `nats`.
+    /// `syslog`, `hec`, `nats` or `otlp`.
     pub kind: String,
     /// How much of a request's statement text leaves Sluice: `full`
     /// (default), `fingerprint` (the classifier's fingerprint: a hash, the
@@ -44,14 +45,15 @@ pub struct SinkConfig {
     pub address: Option<String>,
     /// syslog: `udp`, `tcp` (octet-counted, RFC 6587; default) or `tls` (RFC 5425).
     pub transport: Option<String>,
-    /// syslog `tls`, hec: PEM certificates the server's chain must lead to
-    /// (instead of the system's roots).
+    /// syslog `tls`, hec, otlp: PEM certificates the server's chain must
+    /// lead to (instead of the system's roots).
     pub ca_file: Option<PathBuf>,
     /// syslog `tls`: the name the server's certificate must carry; default:
     /// the host of `address`.
     pub server_name: Option<String>,
     /// hec: the collector's base URL (`/services/collector/event` is appended);
-    /// nats: the server URL (`nats://host:4222`).
+    /// nats: the server URL (`nats://host:4222`); otlp: the collector's
+    /// logs URL, used as it is (`http://host:4318/v1/logs`).
     pub url: Option<String>,
     /// hec: environment variable holding the HEC token.
     pub token_env: Option<String>,
@@ -62,6 +64,14 @@ pub struct SinkConfig {
     pub stream: Option<String>,
     /// nats: events go to `<subject_prefix>.<event type>`.
     pub subject_prefix: Option<String>,
+    /// otlp: headers sent with every request, written in the file
+    /// (`{ "X-Scope-OrgID" = "clinic" }`). Values never show in `Debug`.
+    pub headers: Option<BTreeMap<String, InlineSecret>>,
+    /// otlp: headers whose values are read from environment variables when
+    /// the sink starts, like hec's `token_env`
+    /// (`{ Authorization = "SLUICE_OTLP_AUTH" }`). A header is named in
+    /// `headers` or here, not both.
+    pub headers_env: Option<BTreeMap<String, String>>,
 }
 
 fn default_statement() -> String {
@@ -90,6 +100,12 @@ pub enum SinkTarget {
         url: String,
         stream: String,
         subject_prefix: String,
+    },
+    /// The header values are read by [`SinkConfig::otlp_headers`], when the
+    /// sink starts.
+    Otlp {
+        url: String,
+        ca_file: Option<PathBuf>,
     },
 }
 
@@ -131,18 +147,23 @@ impl StatementOption {
     }
 }
 
-/// The keys only one kind takes: (key, kind).
-const KIND_KEYS: [(&str, &str); 9] = [
+/// The keys only some kinds take: (key, kinds).
+const KIND_KEYS: [(&str, &str); 11] = [
     ("address", "syslog"),
     ("transport", "syslog"),
     ("server_name", "syslog"),
-    ("ca_file", "syslog or hec"),
-    ("url", "hec or nats"),
+    ("ca_file", "syslog, hec or otlp"),
+    ("url", "hec, nats or otlp"),
     ("token_env", "hec"),
     ("token", "hec"),
     ("stream", "nats"),
     ("subject_prefix", "nats"),
+    ("headers", "otlp"),
+    ("headers_env", "otlp"),
 ];
+
+/// The sink kinds, as `kind` names them.
+const KINDS: [&str; 4] = ["syslog", "hec", "nats", "otlp"];
 
 impl SinkConfig {
     /// The statement option; `Err` names what is wrong.
@@ -152,7 +173,7 @@ impl SinkConfig {
 
     /// Where the sink sends, or `(key, message)` for the first wrong key.
     pub fn target(&self) -> Result<SinkTarget, (&'static str, String)> {
-        let set: [(&'static str, bool); 9] = [
+        let set: [(&'static str, bool); 11] = [
             ("address", self.address.is_some()),
             ("transport", self.transport.is_some()),
             ("server_name", self.server_name.is_some()),
@@ -162,13 +183,15 @@ impl SinkConfig {
             ("token", self.token.is_some()),
             ("stream", self.stream.is_some()),
             ("subject_prefix", self.subject_prefix.is_some()),
+            ("headers", self.headers.is_some()),
+            ("headers_env", self.headers_env.is_some()),
         ];
         let kind = self.kind.as_str();
-        if !["syslog", "hec", "nats"].contains(&kind) {
-            return Err(("kind", format!("unknown sink kind `{kind}` (expected syslog, hec or nats)")));
+        if !KINDS.contains(&kind) {
+            return Err(("kind", format!("unknown sink kind `{kind}` (expected syslog, hec, nats or otlp)")));
         }
         for ((key, present), (_, kinds)) in set.iter().zip(KIND_KEYS) {
-            if *present && !kinds.split(" or ").any(|k| k == kind) {
+            if *present && !kinds.split([',', ' ']).any(|k| k == kind) {
                 return Err((key, format!("is not a key of a `{kind}` sink (only {kinds})")));
             }
         }
@@ -222,6 +245,20 @@ impl SinkConfig {
                 }
                 Ok(SinkTarget::Hec { url: url.trim_end_matches('/').to_string(), ca_file: self.ca_file.clone() })
             }
+            "otlp" => {
+                let url = required("url", &self.url)?;
+                crate::alerts::check_url(&url).map_err(|m| ("url", m))?;
+                let after_scheme = url.split_once("://").map_or("", |(_, rest)| rest);
+                let path = after_scheme.find(['/', '?', '#']).map_or("", |at| &after_scheme[at..]);
+                if path.split(['?', '#']).next().unwrap_or_default().trim_matches('/').is_empty() {
+                    return Err((
+                        "url",
+                        format!("`{url}` has no path; OTLP/HTTP collectors take logs at /v1/logs (`{url}/v1/logs`)"),
+                    ));
+                }
+                self.check_headers()?;
+                Ok(SinkTarget::Otlp { url, ca_file: self.ca_file.clone() })
+            }
             _ => {
                 let url = required("url", &self.url)?;
                 if !url.starts_with("nats://") && !url.starts_with("tls://") {
@@ -244,6 +281,51 @@ impl SinkConfig {
                 Ok(SinkTarget::Nats { url, stream, subject_prefix })
             }
         }
+    }
+
+    /// The OTLP headers, resolved: `headers` as written, then `headers_env`
+    /// read from the environment.
+    pub fn otlp_headers(&self) -> Result<Vec<(String, String)>, String> {
+        let mut out: Vec<(String, String)> =
+            self.headers.iter().flatten().map(|(name, value)| (name.clone(), value.expose().to_string())).collect();
+        for (name, var) in self.headers_env.iter().flatten() {
+            let value = Secret::Env(var.clone()).resolve().map_err(|e| format!("headers_env.{name}: {e}"))?;
+            out.push((name.clone(), value));
+        }
+        Ok(out)
+    }
+
+    /// Every OTLP header name is an HTTP token, set once (names ignore
+    /// case) and not `Content-Type` (Sluice sends JSON); inline values are
+    /// non-empty without control characters, `headers_env` values name a
+    /// variable.
+    fn check_headers(&self) -> Result<(), (&'static str, String)> {
+        let inline = self.headers.iter().flatten().map(|(name, value)| ("headers", name, value.expose()));
+        let named = self.headers_env.iter().flatten().map(|(name, var)| ("headers_env", name, var.as_str()));
+        let mut seen = HashSet::new();
+        for (key, name, value) in inline.chain(named) {
+            let token_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+            if name.is_empty() || !name.chars().all(token_char) {
+                return Err((key, format!("`{name}` is not an HTTP header name")));
+            }
+            if name.eq_ignore_ascii_case("content-type") {
+                return Err((key, "Content-Type is set by Sluice (application/json)".into()));
+            }
+            if !seen.insert(name.to_ascii_lowercase()) {
+                return Err((
+                    key,
+                    format!("header `{name}` is set twice (in headers and headers_env, or in two cases)"),
+                ));
+            }
+            if value.trim().is_empty() {
+                let what = if key == "headers" { "a value" } else { "an environment variable" };
+                return Err((key, format!("header `{name}` needs {what}")));
+            }
+            if key == "headers" && value.chars().any(|c| c.is_control() && c != '\t') {
+                return Err((key, format!("the value of header `{name}` holds a control character")));
+            }
+        }
+        Ok(())
     }
 
     /// The HEC token, resolved: from `token` when written in the file, else
@@ -394,7 +476,7 @@ subject_prefix = "sluice.audit"
     #[test]
     fn wrong_sinks_are_refused_naming_the_key() {
         let syslog = "name = \"s\"\nkind = \"syslog\"\naddress = \"127.0.0.1:514\"\n";
-        refused(&sink("name = \"s\"\nkind = \"kafka\"\n"), "siem.sinks[0].kind", "`kafka`");
+        refused(&sink("name = \"s\"\nkind = \"kafka\"\n"), "siem.sinks[0].kind", "syslog, hec, nats or otlp");
         refused(&sink("name = \"s\"\nkind = \"syslog\"\n"), "siem.sinks[0].address", "required");
         refused(&sink("name = \"s\"\nkind = \"syslog\"\naddress = \"nohost\"\n"), "siem.sinks[0].address", "host:port");
         refused(&sink(&format!("{syslog}transport = \"sctp\"\n")), "siem.sinks[0].transport", "`sctp`");
@@ -423,6 +505,86 @@ subject_prefix = "sluice.audit"
             ),
             "siem.sinks[0].token",
             "only hec",
+        );
+    }
+
+    #[test]
+    fn otlp_sink_loads_with_inline_and_environment_headers() {
+        let config = load(&sink(
+            r#"name = "otel"
+kind = "otlp"
+url = "https://collector.example:4318/v1/logs"
+ca_file = "certs/otel-ca.pem"
+headers = { "X-Scope-OrgID" = "clinic", "api-key" = "inline-secret-1" }
+headers_env = { "X-Test-Path" = "PATH" }
+batch = 200
+"#,
+        ))
+        .unwrap();
+        let otel = &config.siem.sinks[0];
+        assert_eq!(
+            otel.target().unwrap(),
+            SinkTarget::Otlp {
+                url: "https://collector.example:4318/v1/logs".into(),
+                ca_file: Some("/etc/sluice/certs/otel-ca.pem".into()),
+            }
+        );
+        assert_eq!(otel.batch, 200);
+        let path = std::env::var("PATH").unwrap();
+        assert_eq!(
+            otel.otlp_headers().unwrap(),
+            [("X-Scope-OrgID", "clinic"), ("api-key", "inline-secret-1"), ("X-Test-Path", path.as_str())]
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+        );
+        assert!(!format!("{config:?}").contains("inline-secret-1"));
+
+        let unset = load(&sink(
+            "name = \"o\"\nkind = \"otlp\"\nurl = \"http://127.0.0.1:4318/v1/logs\"\n\
+             headers_env = { Authorization = \"SLUICE_TEST_UNSET_OTLP_VARIABLE\" }\n",
+        ))
+        .unwrap();
+        let err = unset.siem.sinks[0].otlp_headers().unwrap_err();
+        assert!(err.contains("headers_env.Authorization") && err.contains("SLUICE_TEST_UNSET_OTLP_VARIABLE"), "{err}");
+        let bare = load(&sink("name = \"o\"\nkind = \"otlp\"\nurl = \"http://[::1]:4318/v1/logs\"\n")).unwrap();
+        assert_eq!(bare.siem.sinks[0].otlp_headers().unwrap(), []);
+    }
+
+    #[test]
+    fn wrong_otlp_sinks_are_refused_naming_the_key() {
+        let otlp = |rest: &str| sink(&format!("name = \"o\"\nkind = \"otlp\"\n{rest}"));
+        let url = "url = \"http://127.0.0.1:4318/v1/logs\"\n";
+        refused(&otlp(""), "siem.sinks[0].url", "required");
+        refused(&otlp("url = \"grpc://127.0.0.1:4317\"\n"), "siem.sinks[0].url", "not an http:// or https://");
+        refused(&otlp("url = \"127.0.0.1:4318/v1/logs\"\n"), "siem.sinks[0].url", "not an http:// or https://");
+        refused(&otlp("url = \"http:///v1/logs\"\n"), "siem.sinks[0].url", "no host");
+        refused(&otlp("url = \"http://h:99999/v1/logs\"\n"), "siem.sinks[0].url", "port");
+        refused(&otlp("url = \"http://h/v1 logs\"\n"), "siem.sinks[0].url", "spaces");
+        refused(&otlp("url = \"http://h:4318\"\n"), "siem.sinks[0].url", "/v1/logs");
+        refused(&otlp("url = \"http://h:4318/?x=1\"\n"), "siem.sinks[0].url", "no path");
+        refused(&otlp(&format!("{url}headers = {{ \"Bad Name\" = \"v\" }}\n")), "siem.sinks[0].headers", "header name");
+        refused(
+            &otlp(&format!("{url}headers_env = {{ \"content-type\" = \"V\" }}\n")),
+            "siem.sinks[0].headers_env",
+            "Content-Type",
+        );
+        refused(
+            &otlp(&format!("{url}headers = {{ Authorization = \"a\" }}\nheaders_env = {{ authorization = \"B\" }}\n")),
+            "siem.sinks[0].headers_env",
+            "twice",
+        );
+        refused(
+            &otlp(&format!("{url}headers_env = {{ Authorization = \" \" }}\n")),
+            "siem.sinks[0].headers_env",
+            "variable",
+        );
+        refused(&otlp(&format!("{url}headers = {{ A = \"\" }}\n")), "siem.sinks[0].headers", "needs a value");
+        refused(&otlp(&format!("{url}headers = {{ A = \"x\\ny\" }}\n")), "siem.sinks[0].headers", "control");
+        refused(&otlp(&format!("{url}token = \"t\"\n")), "siem.sinks[0].token", "only hec");
+        refused(&otlp(&format!("{url}stream = \"S\"\n")), "siem.sinks[0].stream", "only nats");
+        refused(
+            &sink("name = \"h\"\nkind = \"hec\"\nurl = \"http://h\"\ntoken = \"t\"\nheaders = { A = \"b\" }\n"),
+            "siem.sinks[0].headers",
+            "only otlp",
         );
     }
 

@@ -2,7 +2,9 @@
 //! audit record or a signed checkpoint.
 //!
 //! Owns: the event's fields and their names, its id, the statement option
-//! (`full`, `fingerprint`, `none`) and the syslog severity of each event.
+//! (`full`, `fingerprint`, `none`), the summary fields a sink can carry
+//! beside the JSON (syslog structured data, OTLP attributes), and the
+//! severity of each event (on syslog's scale; `otlp` maps it to OTLP's).
 //! Does not: frame, send or remember anything.
 
 use serde::Serialize;
@@ -199,6 +201,25 @@ impl SiemEvent {
         }
     }
 
+    /// The fields a collector can index without parsing the JSON, as
+    /// (name, value), those the event has, in this order: `event_id`,
+    /// `record`, `principal`, `connection`, `session_id`, `request_id`,
+    /// `verdict` (the decision's), `status` (the outcome's). Syslog sends
+    /// them as structured data, OTLP as log record attributes.
+    pub fn summary(&self) -> Vec<(&'static str, String)> {
+        let fields = [
+            ("event_id", Some(self.event_id.clone())),
+            ("record", Some(self.record.to_string())),
+            ("principal", self.principal.clone()),
+            ("connection", self.connection.clone()),
+            ("session_id", self.session_id.clone()),
+            ("request_id", self.request_id.clone()),
+            ("verdict", self.decision.as_ref().map(|d| serde_plain(&d.verdict))),
+            ("status", self.outcome.as_ref().map(|o| serde_plain(&o.status))),
+        ];
+        fields.into_iter().filter_map(|(name, value)| Some((name, value?))).collect()
+    }
+
     /// The event as one line of compact JSON.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("a SiemEvent always serialises")
@@ -218,6 +239,11 @@ impl SiemEvent {
             _ => Severity::Informational,
         }
     }
+}
+
+/// An enum's serde name (`allow`, `refused`).
+fn serde_plain<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -1,22 +1,21 @@
 //! Splunk HTTP Event Collector: a batch of events as one POST.
 //!
 //! Owns: the HEC payload (newline-separated `{"time", "host", "source",
-//! "sourcetype", "event"}` objects), the request with its
-//! `Authorization: Splunk <token>` header, and which answers count as
-//! received (any 2xx).
-//! Does not: retry (the runner does) or read the token from config.
+//! "sourcetype", "event"}` objects) and its `Authorization: Splunk <token>`
+//! header.
+//! Does not: retry (the runner does), read the token from config, or
+//! decide which answers count as received (`http` does: any 2xx).
 
 use std::path::Path;
-use std::time::Duration;
+
+use reqwest::header::HeaderMap;
 
 use crate::SinkError;
 use crate::event::SiemEvent;
+use crate::http;
 
 /// The HEC endpoint under the collector's base URL.
 pub const HEC_PATH: &str = "/services/collector/event";
-
-/// How long one POST may take.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The HEC body for `events`: one JSON object per event, newline-separated.
 /// `time` is epoch seconds with microseconds, taken from the event.
@@ -37,15 +36,15 @@ pub fn payload(events: &[SiemEvent], host: &str) -> String {
 
 /// One HEC collector.
 pub struct HecSink {
-    endpoint: String,
-    authorization: String,
+    endpoint: reqwest::Url,
+    headers: HeaderMap,
     host: String,
     client: reqwest::Client,
 }
 
 impl std::fmt::Debug for HecSink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HecSink").field("endpoint", &self.endpoint).finish_non_exhaustive()
+        f.debug_struct("HecSink").field("endpoint", &self.endpoint.as_str()).finish_non_exhaustive()
     }
 }
 
@@ -53,57 +52,19 @@ impl HecSink {
     /// A sink posting to `<url>/services/collector/event` with `token`;
     /// HTTPS servers are checked against `ca_file` when given.
     pub fn new(url: &str, token: &str, ca_file: Option<&Path>) -> Result<HecSink, SinkError> {
-        let mut builder = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("sluice/", env!("CARGO_PKG_VERSION")));
-        if let Some(path) = ca_file {
-            let pem = std::fs::read(path)
-                .map_err(|e| SinkError::Setup(format!("cannot read ca_file {}: {e}", path.display())))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| SinkError::Setup(format!("ca_file {}: {e}", path.display())))?;
-            builder = builder.tls_certs_only(certs);
-        }
-        let client = builder.build().map_err(|e| SinkError::Setup(format!("HTTP client: {e}")))?;
+        let endpoint = format!("{}{HEC_PATH}", url.trim_end_matches('/'));
         Ok(HecSink {
-            endpoint: format!("{}{HEC_PATH}", url.trim_end_matches('/')),
-            authorization: format!("Splunk {token}"),
+            endpoint: endpoint.parse().map_err(|e| SinkError::Setup(format!("url `{endpoint}`: {e}")))?,
+            headers: http::headers([("authorization", format!("Splunk {token}").as_str())])?,
             host: crate::syslog::local_hostname(),
-            client,
+            client: http::client(ca_file)?,
         })
     }
 
     /// Posts `events` as one request; `Ok` on any 2xx.
     pub async fn send(&mut self, events: &[SiemEvent]) -> Result<(), SinkError> {
-        let response = self
-            .client
-            .post(&self.endpoint)
-            .header(reqwest::header::AUTHORIZATION, &self.authorization)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(payload(events, &self.host))
-            .send()
-            .await
-            .map_err(|e| SinkError::Unavailable(format!("{}: {}", self.endpoint, without_url(&e))))?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        let text = response.text().await.unwrap_or_default();
-        let text: String = text.chars().take(200).collect();
-        Err(SinkError::Unavailable(format!("{}: HTTP {status}: {text}", self.endpoint)))
+        http::post(&self.client, &self.endpoint, &self.headers, payload(events, &self.host)).await.map(drop)
     }
-}
-
-/// A reqwest error's text without the URL (the caller adds it once).
-fn without_url(e: &reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(inner) = source {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ use crate::cursor::{CursorStore, Position};
 use crate::event::SiemEvent;
 use crate::hec::HecSink;
 use crate::nats::NatsSink;
+use crate::otlp::OtlpSink;
 use crate::syslog::SyslogSink;
 
 /// How often a caught-up sink looks for new records.
@@ -51,10 +52,12 @@ pub enum Sink {
     Syslog(Box<SyslogSink>),
     Hec(Box<HecSink>),
     Nats(Box<NatsSink>),
+    Otlp(Box<OtlpSink>),
 }
 
 impl Sink {
-    /// The sink `config` describes, with its token read and its CA loaded.
+    /// The sink `config` describes, with its token or header values read
+    /// and its CA loaded.
     pub fn build(config: &SinkConfig) -> Result<Sink, SinkError> {
         let target = config.target().map_err(|(key, message)| SinkError::Setup(format!("{key}: {message}")))?;
         Ok(match target {
@@ -71,6 +74,10 @@ impl Sink {
             SinkTarget::Nats { url, stream, subject_prefix } => {
                 Sink::Nats(Box::new(NatsSink::new(&url, &stream, &subject_prefix)))
             }
+            SinkTarget::Otlp { url, ca_file } => {
+                let headers = config.otlp_headers().map_err(SinkError::Setup)?;
+                Sink::Otlp(Box::new(OtlpSink::new(&url, &headers, ca_file.as_deref())?))
+            }
         })
     }
 
@@ -80,6 +87,7 @@ impl Sink {
             Sink::Syslog(sink) => sink.send(events).await,
             Sink::Hec(sink) => sink.send(events).await,
             Sink::Nats(sink) => sink.send(events).await,
+            Sink::Otlp(sink) => sink.send(events).await,
         }
     }
 }
@@ -106,9 +114,9 @@ struct Lane {
 }
 
 impl Forwarder {
-    /// Builds every sink (a missing token or unreadable CA fails here, at
-    /// startup), opens the cursor table in the audit store's database at
-    /// `store_url`, and starts one task per sink.
+    /// Builds every sink (a missing token or header variable, or an
+    /// unreadable CA, fails here, at startup), opens the cursor table in the
+    /// audit store's database at `store_url`, and starts one task per sink.
     pub async fn start(sinks: &[SinkConfig], store_url: &str) -> Result<Forwarder, SinkError> {
         Forwarder::start_with(sinks, store_url, Backoff::default()).await
     }

@@ -72,23 +72,8 @@ pub fn format_message(event: &SiemEvent, hostname: &str, procid: &str) -> String
     );
     out.push('[');
     out.push_str(SD_ID);
-    let record = event.record.to_string();
-    let verdict = event.decision.as_ref().map(|d| serde_plain(&d.verdict));
-    let status = event.outcome.as_ref().map(|o| serde_plain(&o.status));
-    let params: [(&str, Option<&str>); 8] = [
-        ("event_id", Some(&event.event_id)),
-        ("record", Some(&record)),
-        ("principal", event.principal.as_deref()),
-        ("connection", event.connection.as_deref()),
-        ("session_id", event.session_id.as_deref()),
-        ("request_id", event.request_id.as_deref()),
-        ("verdict", verdict.as_deref()),
-        ("status", status.as_deref()),
-    ];
-    for (name, value) in params {
-        if let Some(value) = value {
-            let _ = write!(out, " {name}=\"{}\"", escape_param(value));
-        }
+    for (name, value) in event.summary() {
+        let _ = write!(out, " {name}=\"{}\"", escape_param(&value));
     }
     out.push_str("] ");
     out.push_str(BOM);
@@ -116,11 +101,6 @@ pub fn escape_param(value: &str) -> String {
         out.push(c);
     }
     out
-}
-
-/// An enum's serde name (`allow`, `refused`).
-fn serde_plain<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_value(value).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default()
 }
 
 /// RFC 6587 octet counting: `<length> <message>`, the length in bytes.

@@ -70,6 +70,8 @@ fn syslog_sink(name: &str, address: &str) -> SinkConfig {
         token: None,
         stream: None,
         subject_prefix: None,
+        headers: None,
+        headers_env: None,
     }
 }
 
