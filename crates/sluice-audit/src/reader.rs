@@ -26,8 +26,13 @@ pub struct SearchFilter {
     /// The session id. Not indexed (see the store's indexes): alone, it scans.
     pub session: Option<String>,
     /// The event kind: `session_open`, `session_close`, `request`, `outcome`, `auth_failure`,
-    /// `approval`, `alert_delivery`, `recording_chunk`, `payloads_pruned`.
+    /// `approval`, `alert_delivery`, `recording_chunk`, `payloads_pruned`,
+    /// `expired`.
     pub kind: Option<String>,
+    /// Records whose body (its canonical JSON) contains this text, matched
+    /// by the store as it reads (not indexed: it scans what the other
+    /// filters leave).
+    pub contains: Option<String>,
     /// Records sequenced at or after this time.
     pub since: Option<DateTime<Utc>>,
     /// At most this many records: the newest ones (still returned in seq order).
@@ -79,7 +84,7 @@ impl AuditReader {
         rows.into_iter().map(decode_row).collect()
     }
 
-    pub(crate) fn query_error(&self, e: sqlx::Error) -> AuditError {
+    pub(crate) fn query_error(&self, e: impl std::fmt::Display) -> AuditError {
         AuditError::Query(format!("{}: {e}", self.target.describe()))
     }
 }

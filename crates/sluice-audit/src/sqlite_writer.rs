@@ -22,7 +22,8 @@ use sluice_evidence::Hash;
 use std::collections::HashMap;
 
 use crate::store::{
-    INDEXES, NewRow, Removals, SQLITE_SCHEMA, StoredCheckpoint, StoredRow, contiguous_blocks, db_seq, redaction_map,
+    BODIES_PER_QUERY, INDEXES, KEEP_ORIGINAL_LEAF, NewRow, REWRITE_RECORD, Removals, SQLITE_SCHEMA, StoredCheckpoint,
+    StoredRow, bodies_of_sql, contiguous_blocks, db_seq, redaction_map,
 };
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -120,18 +121,22 @@ pub(crate) fn insert(
                 .and_then(|mut delete| delete.execute(params![db_seq(*seq)]))
                 .map_err(|e| store_refused(&e))?;
         }
-        for redaction in &removals.redactions {
-            tx.execute(
-                "UPDATE audit_records SET body = ?1 WHERE seq = ?2",
-                params![redaction.body, db_seq(redaction.seq)],
-            )
-            .and_then(|_| {
-                tx.execute(
-                    "INSERT INTO audit_redactions (seq, leaf) VALUES (?1, ?2)",
-                    params![db_seq(redaction.seq), hex::encode(redaction.leaf)],
-                )
-            })
-            .map_err(|e| store_refused(&e))?;
+        for rewrite in &removals.rewrites {
+            tx.prepare_cached(REWRITE_RECORD)
+                .and_then(|mut update| {
+                    update.execute(params![
+                        rewrite.body,
+                        rewrite.kind,
+                        rewrite.session_id,
+                        rewrite.principal,
+                        db_seq(rewrite.seq)
+                    ])
+                })
+                .and_then(|_| {
+                    tx.prepare_cached(KEEP_ORIGINAL_LEAF)
+                        .and_then(|mut insert| insert.execute(params![db_seq(rewrite.seq), hex::encode(rewrite.leaf)]))
+                })
+                .map_err(|e| store_refused(&e))?;
         }
     }
     // Dropping an uncommitted transaction rolls it back.
@@ -200,11 +205,20 @@ pub(crate) fn redactions_from(conn: &Connection, first: u64) -> Result<HashMap<u
     Ok(redaction_map(rows))
 }
 
-/// The stored body of record `seq`.
-pub(crate) fn body(conn: &Connection, seq: u64) -> Result<Option<String>, String> {
-    conn.query_row("SELECT body FROM audit_records WHERE seq = ?1", params![db_seq(seq)], |row| row.get(0))
-        .optional()
-        .map_err(|e| store_refused(&e))
+/// `(seq, body)` of the records `seqs` names that exist, in seq order.
+pub(crate) fn bodies_of(conn: &Connection, seqs: &[u64]) -> Result<Vec<(u64, String)>, String> {
+    let mut bodies = Vec::with_capacity(seqs.len());
+    for group in seqs.chunks(BODIES_PER_QUERY) {
+        let mut select = conn.prepare_cached(&bodies_of_sql(group.len())).map_err(|e| store_refused(&e))?;
+        let rows = select
+            .query_map(rusqlite::params_from_iter(group.iter().map(|seq| db_seq(*seq))), |row| {
+                Ok((row.get::<_, i64>(0)?.max(0) as u64, row.get(1)?))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| store_refused(&e))?;
+        bodies.extend(rows);
+    }
+    Ok(bodies)
 }
 
 /// `(seq, body)` of the records from `first` on, in seq order.

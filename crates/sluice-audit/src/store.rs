@@ -192,6 +192,26 @@ impl StoreUrl {
     }
 }
 
+/// A retention rewrite of one record's body and index columns (`$1` body,
+/// `$2` kind, `$3` session id, `$4` principal, `$5` seq); SQLite reads the
+/// `$N` as numbered parameters.
+pub(crate) const REWRITE_RECORD: &str =
+    "UPDATE audit_records SET body = $1, kind = $2, session_id = $3, principal = $4 WHERE seq = $5";
+/// The original leaf of a rewritten record (`$1` seq, `$2` leaf hex), kept
+/// from its first rewrite.
+pub(crate) const KEEP_ORIGINAL_LEAF: &str =
+    "INSERT INTO audit_redactions (seq, leaf) VALUES ($1, $2) ON CONFLICT (seq) DO NOTHING";
+
+/// Seqs one [`bodies_of_sql`] query names at most.
+pub(crate) const BODIES_PER_QUERY: usize = 500;
+
+/// `SELECT seq, body ... WHERE seq IN ($1, ..., $n) ORDER BY seq`, for both
+/// stores (SQLite reads `$N` as numbered parameters).
+pub(crate) fn bodies_of_sql(n: usize) -> String {
+    let placeholders: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
+    format!("SELECT seq, body FROM audit_records WHERE seq IN ({}) ORDER BY seq", placeholders.join(", "))
+}
+
 pub(crate) const SQLITE_SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS audit_records (seq INTEGER PRIMARY KEY, time TEXT, kind TEXT, \
      session_id TEXT, principal TEXT, connection TEXT, body TEXT NOT NULL, prev_hash TEXT NOT NULL, \
@@ -295,18 +315,23 @@ where
 }
 
 /// What a prune removes besides appending its records: payload rows, and
-/// request bodies rewritten without their statement text.
+/// bodies rewritten (statement text replaced, or the record expired).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Removals {
     pub payloads: Vec<u64>,
-    pub redactions: Vec<Redaction>,
+    pub rewrites: Vec<Rewrite>,
 }
 
-/// One request record's rewritten body and the leaf of its original body.
+/// One record's rewritten body, the index columns that go with it, and the
+/// leaf of its original body. The leaf is stored only if the record has
+/// none yet: a record rewritten twice keeps the leaf of its first body.
 #[derive(Debug, Clone)]
-pub(crate) struct Redaction {
+pub(crate) struct Rewrite {
     pub seq: u64,
     pub body: String,
+    pub kind: &'static str,
+    pub session_id: Option<String>,
+    pub principal: Option<String>,
     pub leaf: Hash,
 }
 
@@ -465,15 +490,18 @@ impl Store {
                 for seq in &removals.payloads {
                     sqlx::query("DELETE FROM audit_payloads WHERE seq = $1").bind(db_seq(*seq)).execute(&mut *tx).await?;
                 }
-                for redaction in &removals.redactions {
-                    sqlx::query("UPDATE audit_records SET body = $1 WHERE seq = $2")
-                        .bind(redaction.body.as_str())
-                        .bind(db_seq(redaction.seq))
+                for rewrite in &removals.rewrites {
+                    sqlx::query(REWRITE_RECORD)
+                        .bind(rewrite.body.as_str())
+                        .bind(rewrite.kind)
+                        .bind(rewrite.session_id.as_deref())
+                        .bind(rewrite.principal.as_deref())
+                        .bind(db_seq(rewrite.seq))
                         .execute(&mut *tx)
                         .await?;
-                    sqlx::query("INSERT INTO audit_redactions (seq, leaf) VALUES ($1, $2)")
-                        .bind(db_seq(redaction.seq))
-                        .bind(hex::encode(redaction.leaf))
+                    sqlx::query(KEEP_ORIGINAL_LEAF)
+                        .bind(db_seq(rewrite.seq))
+                        .bind(hex::encode(rewrite.leaf))
                         .execute(&mut *tx)
                         .await?;
                 }
@@ -575,18 +603,34 @@ impl Store {
         Ok(redaction_map(rows))
     }
 
-    /// Request records of `connection` sequenced before `cutoff` whose
-    /// statement text is not redacted yet: their seqs, in order.
-    pub(crate) async fn expired_statements(
+    /// `(seq, time)` of the records `sql` (a [`crate::prune`] query with
+    /// `$1` connection and `$2` cutoff) finds due.
+    pub(crate) async fn due_for_rewrite(
         &mut self,
+        sql: &'static str,
         connection: &str,
         cutoff: &str,
     ) -> Result<Vec<(i64, String)>, sqlx::Error> {
-        const SQL: &str = "SELECT seq, time FROM audit_records WHERE kind = 'request' AND connection = $1 AND time < $2 \
-                           AND seq NOT IN (SELECT seq FROM audit_redactions) ORDER BY seq";
         on_conn!(self, c => {
-            sqlx::query_as(SQL).bind(connection).bind(cutoff).fetch_all(&mut *c).await
+            sqlx::query_as(sql).bind(connection).bind(cutoff).fetch_all(&mut *c).await
         })
+    }
+
+    /// `(seq, body)` of the records `seqs` names that exist, in seq order,
+    /// [`BODIES_PER_QUERY`] a query.
+    pub(crate) async fn bodies_of(&mut self, seqs: &[u64]) -> Result<Vec<(u64, String)>, sqlx::Error> {
+        let mut bodies = Vec::with_capacity(seqs.len());
+        for group in seqs.chunks(BODIES_PER_QUERY) {
+            let sql = bodies_of_sql(group.len());
+            on_conn!(self, c => {
+                let mut query = sqlx::query_as::<_, (i64, String)>(AssertSqlSafe(sql));
+                for seq in group {
+                    query = query.bind(db_seq(*seq));
+                }
+                bodies.extend(query.fetch_all(&mut *c).await?.into_iter().map(|(seq, body)| (seq.max(0) as u64, body)));
+            });
+        }
+        Ok(bodies)
     }
 
     /// Recording chunks of `connection` sequenced before `cutoff` whose
@@ -639,13 +683,22 @@ impl Store {
             ("session_id", filter.session.clone()),
             ("kind", filter.kind.clone()),
             ("time", filter.since.map(|t| crate::encoding::format_time(crate::encoding::truncate_time(t)))),
+            ("body", filter.contains.clone()),
         ];
         for (column, value) in conditions {
             if let Some(value) = value {
                 sql.push_str(if binds.is_empty() { " WHERE " } else { " AND " });
-                let op = if column == "time" { ">=" } else { "=" };
                 binds.push(value);
-                sql.push_str(&format!("{column} {op} ${}", binds.len()));
+                let n = binds.len();
+                sql.push_str(&match column {
+                    "time" => format!("time >= ${n}"),
+                    // Exact and case-sensitive on both (SQLite's LIKE ignores ASCII case).
+                    "body" => match self {
+                        Store::Sqlite(_) => format!("instr(body, ${n}) > 0"),
+                        Store::Postgres(_) => format!("strpos(body, ${n}) > 0"),
+                    },
+                    column => format!("{column} = ${n}"),
+                });
             }
         }
         match filter.limit {

@@ -33,15 +33,15 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::Digest as _;
 use sluice_evidence::{Checkpoint, Hash, SigningKey};
-use sluice_model::{AuditEvent, PayloadsPruned, REDACTED_STATEMENT, RedactedStatement};
+use sluice_model::{AuditEvent, PayloadsPruned, RewrittenRecord};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::AuditError;
 use crate::encoding::{self, GENESIS_HASH};
 use crate::error::store_unavailable;
-use crate::prune::PrunePlan;
+use crate::prune::{PrunePlan, Rewriting};
 use crate::sqlite_writer;
-use crate::store::{AUDIT_APPLICATION_NAME, NewRow, Redaction, Removals, Store, StoreUrl, StoredCheckpoint, StoredRow};
+use crate::store::{AUDIT_APPLICATION_NAME, NewRow, Removals, Store, StoreUrl, StoredCheckpoint, StoredRow};
 use crate::tree::{BLOCK_LEAVES, LogTree};
 
 /// How the writer batches, signs, and who hears about commits.
@@ -99,7 +99,7 @@ enum Command {
     /// Sign and store a checkpoint of everything committed so far.
     Checkpoint(oneshot::Sender<Result<Option<StoredCheckpoint>, AuditError>>),
     /// Delete payloads and record that, in one transaction.
-    Prune(Vec<PrunePlan>, oneshot::Sender<Result<Vec<u64>, AuditError>>),
+    Prune(PrunePlan, oneshot::Sender<Result<Vec<u64>, AuditError>>),
     /// Stop accepting; write what is queued; stop.
     Shutdown,
 }
@@ -246,13 +246,18 @@ impl AuditLog {
         receiver.await.map_err(|_| AuditError::Closed)?
     }
 
-    /// Deletes the payloads `plans` name and appends one `payloads_pruned`
-    /// record per plan (per 10,000 chunks), in one transaction, after the
-    /// records already queued. Returns the seqs of those records.
+    /// Deletes the payloads `plans` name, rewrites the bodies they name, and
+    /// appends a `payloads_pruned` record for each 10,000 items, in one
+    /// transaction per record, after the records already queued (appends
+    /// queued meanwhile go in between). Returns the seqs of those records.
     pub async fn prune(&self, plans: Vec<PrunePlan>) -> Result<Vec<u64>, AuditError> {
-        let (reply, receiver) = oneshot::channel();
-        self.queue.send(Command::Prune(plans, reply)).map_err(|_| AuditError::Closed)?;
-        receiver.await.map_err(|_| AuditError::Closed)?
+        let mut written = Vec::new();
+        for piece in plans.into_iter().flat_map(|plan| plan.split(PRUNE_RECORD_SEQS)) {
+            let (reply, receiver) = oneshot::channel();
+            self.queue.send(Command::Prune(piece, reply)).map_err(|_| AuditError::Closed)?;
+            written.extend(receiver.await.map_err(|_| AuditError::Closed)??);
+        }
+        Ok(written)
     }
 
     pub fn health(&self) -> StoreHealth {
@@ -530,11 +535,11 @@ impl Writer {
                 }
                 let _ = reply.send(self.checkpoint());
             }
-            Command::Prune(plans, reply) => {
+            Command::Prune(plan, reply) => {
                 if !batch.is_empty() {
                     self.commit(batch);
                 }
-                let _ = reply.send(self.prune(plans));
+                let _ = reply.send(self.prune(plan));
             }
             // Refuse new sends; what is already queued is still received.
             Command::Shutdown => self.commands.close(),
@@ -634,43 +639,39 @@ impl Writer {
         }
     }
 
-    /// Deletes the payloads of `plans` and records each deletion, in one
-    /// transaction.
-    fn prune(&mut self, plans: Vec<PrunePlan>) -> Result<Vec<u64>, AuditError> {
-        let mut batch = Vec::new();
+    /// Deletes the payloads of `plan`, rewrites its bodies, and records it,
+    /// in one transaction.
+    fn prune(&mut self, plan: PrunePlan) -> Result<Vec<u64>, AuditError> {
         let mut removals = Removals::default();
-        for plan in plans {
-            let event = |seqs: Vec<u64>, bytes: u64, redacted: Vec<RedactedStatement>| {
-                AuditEvent::PayloadsPruned(PayloadsPruned {
-                    connection: plan.connection.clone(),
-                    cutoff: plan.cutoff.clone(),
-                    seqs,
-                    bytes,
-                    reason: plan.reason.clone(),
-                    redacted,
-                })
-            };
-            for chunks in plan.chunks.chunks(PRUNE_RECORD_SEQS) {
-                let seqs = chunks.iter().map(|(seq, _)| *seq).collect();
-                batch.push(Pending::new(&event(seqs, chunks.iter().map(|(_, n)| n).sum(), Vec::new()), false, None));
-                removals.payloads.extend(chunks.iter().map(|(seq, _)| *seq));
+        removals.payloads.extend(plan.chunks.iter().map(|(seq, _)| *seq));
+        let mut rewritten = Vec::new();
+        for (seqs, how) in [(&plan.statements, Rewriting::Statement), (&plan.expired, Rewriting::Expiry)] {
+            if seqs.is_empty() {
+                continue;
             }
-            for seqs in plan.statements.chunks(PRUNE_RECORD_SEQS) {
-                let mut redacted = Vec::with_capacity(seqs.len());
-                for seq in seqs {
-                    let Some(redaction) = self.redaction(*seq)? else { continue };
-                    let body_sha256 = hex::encode(sha2::Sha256::digest(redaction.body.as_bytes()));
-                    redacted.push(RedactedStatement { seq: *seq, body_sha256 });
-                    removals.redactions.push(redaction);
+            for (seq, body) in self.bodies_of(seqs)? {
+                let Some((rewrite, was)) = how.rewrite(seq, &body)? else { continue };
+                let body_sha256 = hex::encode(sha2::Sha256::digest(rewrite.body.as_bytes()));
+                rewritten.push(RewrittenRecord { seq, body_sha256 });
+                if was == "recording_chunk" {
+                    // An expired chunk's payload goes with its record.
+                    removals.payloads.push(seq);
                 }
-                if !redacted.is_empty() {
-                    batch.push(Pending::new(&event(Vec::new(), 0, redacted), false, None));
-                }
+                removals.rewrites.push(rewrite);
             }
         }
-        if batch.is_empty() {
+        if plan.chunks.is_empty() && rewritten.is_empty() {
             return Ok(Vec::new());
         }
+        let event = AuditEvent::PayloadsPruned(PayloadsPruned {
+            connection: plan.connection,
+            cutoff: plan.cutoff,
+            seqs: plan.chunks.iter().map(|(seq, _)| *seq).collect(),
+            bytes: plan.chunks.iter().map(|(_, bytes)| bytes).sum(),
+            reason: plan.reason,
+            redacted: rewritten,
+        });
+        let mut batch = vec![Pending::new(&event, false, None)];
         let (first, _) = self.write(&mut batch, &removals).map_err(AuditError::StoreUnavailable)?;
         if let Some(WriteStore::Sqlite(conn)) = &self.store {
             sqlite_writer::flush_wal(conn);
@@ -678,28 +679,16 @@ impl Writer {
         Ok((first..first + batch.len() as u64).collect())
     }
 
-    /// Record `seq`'s body with its statement text replaced, and its original
-    /// leaf; `None` if it is not a request or already redacted.
-    fn redaction(&mut self, seq: u64) -> Result<Option<Redaction>, AuditError> {
-        let body = match self.store.as_mut() {
-            Some(WriteStore::Sqlite(conn)) => sqlite_writer::body(conn, seq),
-            Some(WriteStore::Postgres(store)) => self
-                .runtime
-                .block_on(store.bodies(seq, seq))
-                .map(|mut rows| rows.pop().map(|(_, body)| body))
-                .map_err(|e| store_unavailable(&e)),
+    /// The stored bodies of the records `seqs` names that exist, in seq order.
+    fn bodies_of(&mut self, seqs: &[u64]) -> Result<Vec<(u64, String)>, AuditError> {
+        match self.store.as_mut() {
+            Some(WriteStore::Sqlite(conn)) => sqlite_writer::bodies_of(conn, seqs),
+            Some(WriteStore::Postgres(store)) => {
+                self.runtime.block_on(store.bodies_of(seqs)).map_err(|e| store_unavailable(&e))
+            }
             None => Err("no connection to the store".into()),
         }
-        .map_err(AuditError::StoreUnavailable)?;
-        let Some(body) = body else { return Ok(None) };
-        let (found, time, event) = encoding::decode_body(&body)?;
-        let AuditEvent::Request(mut request) = event else { return Ok(None) };
-        if found != seq || request.statement == REDACTED_STATEMENT {
-            return Ok(None);
-        }
-        request.statement = REDACTED_STATEMENT.to_owned();
-        let redacted = encoding::encode_body(seq, time, &AuditEvent::Request(request));
-        Ok(Some(Redaction { seq, body: redacted, leaf: sluice_evidence::leaf_hash(body.as_bytes()) }))
+        .map_err(AuditError::StoreUnavailable)
     }
 
     /// Signs the current tree head and stores it, if a key is configured and
@@ -782,7 +771,8 @@ fn chain(mut state: LogState, batch: &mut [Pending]) -> (Vec<NewRow>, Vec<(u64, 
 /// Why a second writer is refused.
 pub(crate) const ANOTHER_WRITER: &str = "another Sluice process is writing this audit log";
 
-/// Chunk seqs listed in one `payloads_pruned` record at most.
+/// Items (payloads deleted, bodies rewritten) one `payloads_pruned` record,
+/// and the transaction that writes it, cover at most.
 const PRUNE_RECORD_SEQS: usize = 10_000;
 
 /// Why the head and tree could not be loaded.

@@ -259,6 +259,29 @@ async fn export_verifies_offline_and_names_every_tampering() {
     );
 }
 
+/// Replaces `from` by `to` in record `seq`'s stored body, as an operator
+/// with access to the file could.
+async fn edit_body(conn: &mut sqlx::SqliteConnection, seq: u64, from: &str, to: &str) {
+    sqlx::query("UPDATE audit_records SET body = replace(body, $1, $2) WHERE seq = $3")
+        .bind(from)
+        .bind(to)
+        .bind(seq as i64)
+        .execute(conn)
+        .await
+        .unwrap();
+}
+
+/// A rule for `connection` that keeps everything.
+fn rule_for(connection: &str) -> sluice_audit::PruneRule {
+    sluice_audit::PruneRule {
+        connection: connection.into(),
+        payload_days: None,
+        statement_days: None,
+        index_days: None,
+        legal_hold: false,
+    }
+}
+
 fn body_of(line: &str) -> &str {
     let start = line.find(",\"record\":").unwrap() + ",\"record\":".len();
     &line[start..line.len() - 1]
@@ -277,11 +300,10 @@ async fn pruned_payloads_are_gone_and_the_log_still_verifies() {
     let (_, chunks) = build(&log, &signer).await;
     let reader = AuditReader::open(&log.url).await.expect("reader");
     let later = chrono::Utc::now() + chrono::Duration::seconds(1);
-    let rule =
-        |legal_hold| PruneRule { connection: "clinic".into(), payload_days: Some(0), statement_days: None, legal_hold };
+    let rule = |legal_hold| PruneRule { payload_days: Some(0), legal_hold, ..rule_for("clinic") };
     assert!(reader.prune_plan(&[rule(true)], later).await.expect("plan").is_empty(), "legal hold keeps everything");
     let kept =
-        PruneRule { connection: "clinic".into(), payload_days: Some(30), statement_days: Some(30), legal_hold: false };
+        PruneRule { payload_days: Some(30), statement_days: Some(30), index_days: Some(30), ..rule_for("clinic") };
     assert!(reader.prune_plan(&[kept], later).await.expect("plan").is_empty(), "nothing is 30 days old");
     let plans = reader.prune_plan(&[rule(false)], later).await.expect("plan");
     assert_eq!(plans.len(), 1);
@@ -366,8 +388,7 @@ async fn redacted_statements_are_gone_and_the_log_still_verifies() {
     let signer = key("node-a", 1);
     let (_, _) = build(&log, &signer).await;
     let reader = AuditReader::open(&log.url).await.expect("reader");
-    let rule =
-        PruneRule { connection: "clinic".into(), payload_days: None, statement_days: Some(0), legal_hold: false };
+    let rule = PruneRule { statement_days: Some(0), ..rule_for("clinic") };
     let later = chrono::Utc::now() + chrono::Duration::seconds(1);
     let plans = reader.prune_plan(std::slice::from_ref(&rule), later).await.expect("plan");
     assert_eq!(plans.len(), 1);
@@ -413,19 +434,11 @@ async fn redacted_statements_are_gone_and_the_log_still_verifies() {
     // A rewritten body changed again, or a body "redacted" without a
     // retention record, is named.
     let mut conn = log.side_connection().await;
-    sqlx::query("UPDATE audit_records SET body = replace(body, '127.0.0.1:50000', '10.9.9.9:50000') WHERE seq = $1")
-        .bind(redacted_seq as i64)
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    edit_body(&mut conn, redacted_seq, "127.0.0.1:50000", "10.9.9.9:50000").await;
     let broken = live.verify(|_, _| {}).await.unwrap().broken.expect("found");
     assert_eq!(broken.seq, redacted_seq, "{broken}");
     assert!(matches!(broken.reason, BreakReason::RedactionUnauthorised { .. }), "{broken}");
-    sqlx::query("UPDATE audit_records SET body = replace(body, '10.9.9.9:50000', '127.0.0.1:50000') WHERE seq = $1")
-        .bind(redacted_seq as i64)
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    edit_body(&mut conn, redacted_seq, "10.9.9.9:50000", "127.0.0.1:50000").await;
     assert_eq!(live.verify(|_, _| {}).await.unwrap().broken, None, "restored");
     // An outcome edited, with its original leaf planted as if redacted.
     use sqlx::Row;
@@ -442,12 +455,94 @@ async fn redacted_statements_are_gone_and_the_log_still_verifies() {
         .execute(&mut conn)
         .await
         .unwrap();
-    sqlx::query("UPDATE audit_records SET body = replace(body, '\"rows\":1', '\"rows\":0') WHERE seq = $1")
-        .bind(victim as i64)
-        .execute(&mut conn)
-        .await
-        .unwrap();
+    edit_body(&mut conn, victim, "\"rows\":1", "\"rows\":0").await;
     let broken = live.verify(|_, _| {}).await.unwrap().broken.expect("found");
     assert_eq!(broken.seq, victim, "{broken}");
     assert!(matches!(broken.reason, BreakReason::RedactionUnauthorised { .. }), "{broken}");
+}
+
+/// `index_days`: every record of the connection is rewritten to its kind
+/// and connection (a chunk's payload with it), another connection's records
+/// stay whole, each keeps the leaf of its first body (even one whose
+/// statement was redacted before), and the log still verifies live, by
+/// proof and offline; an expired body changed again is named.
+#[tokio::test]
+async fn expired_records_keep_only_kind_and_connection_and_the_log_still_verifies() {
+    use sluice_audit::{PruneRule, SearchFilter};
+    let log = TempLog::new();
+    let signer = key("node-a", 1);
+    let (_, chunks) = build(&log, &signer).await;
+    let audit = open_signed(&log, &signer).await;
+    append_all(&audit, session("lab-1", "bob", "lab", 5)).await;
+    audit.shutdown().await;
+    let original = leaves(&log).await;
+    let reader = AuditReader::open(&log.url).await.expect("reader");
+    let later = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let redact = PruneRule { statement_days: Some(0), ..rule_for("clinic") };
+    let expire = PruneRule { index_days: Some(0), ..rule_for("clinic") };
+    let on_hold = PruneRule { legal_hold: true, ..expire.clone() };
+    assert!(reader.prune_plan(std::slice::from_ref(&on_hold), later).await.unwrap().is_empty(), "legal hold");
+
+    // Statement text first, then the whole record, as the days pass.
+    let audit = open_signed(&log, &signer).await;
+    audit.prune(reader.prune_plan(std::slice::from_ref(&redact), later).await.unwrap()).await.expect("redacted");
+    let plans = reader.prune_plan(std::slice::from_ref(&expire), later).await.expect("plan");
+    assert_eq!(plans.len(), 1);
+    assert_eq!(plans[0].reason, "retention (index_days = 0)");
+    assert_eq!(plans[0].expired.len(), 60 * 12 + 2, "every clinic record but the retention record");
+    let written = audit.prune(plans).await.expect("expired");
+    assert_eq!(written.len(), 1);
+    audit.shutdown().await;
+    assert!(reader.prune_plan(std::slice::from_ref(&expire), later).await.unwrap().is_empty(), "nothing left");
+
+    let search = |filter: SearchFilter| {
+        let reader = &reader;
+        async move { reader.search(&filter).await.expect("search") }
+    };
+    let expired = search(SearchFilter { kind: Some("expired".into()), ..Default::default() }).await;
+    assert_eq!(expired.len(), 60 * 12 + 2);
+    for record in &expired {
+        let AuditEvent::Expired(e) = &record.event else { panic!("{record:?}") };
+        assert_eq!(e.connection, "clinic");
+        assert!(["session_open", "request", "outcome", "session_close", "recording_chunk"].contains(&e.kind.as_str()));
+    }
+    assert!(search(SearchFilter { principal: Some("alice".into()), ..Default::default() }).await.is_empty());
+    assert_eq!(search(SearchFilter { principal: Some("bob".into()), ..Default::default() }).await.len(), 12);
+    for seq in &chunks {
+        assert_eq!(reader.payload(*seq).await.expect("read"), None, "chunk {seq}'s payload went with it");
+    }
+    for suffix in ["", "-wal"] {
+        let path = format!("{}{suffix}", log.path.display());
+        let file = std::fs::read(&path).unwrap_or_default();
+        // Bodies and payloads are zeroed (index pages may keep stale key
+        // fragments in unused space: README, Retention).
+        for gone in [&b"\"alice\""[..], b"\"s17\"", b"first chunk"] {
+            assert!(!file.windows(gone.len()).any(|w| w == gone), "{} left in {path}", String::from_utf8_lossy(gone));
+        }
+    }
+
+    let verifier = signer.verifier().clone();
+    let live = AuditReader::open(&log.url).await.unwrap().with_checkpoint_key(verifier.clone());
+    let report = live.verify(|_, _| {}).await.expect("verify");
+    assert_eq!(report.broken, None, "{report:?}");
+    assert_eq!(report.checkpoints_verified, 4);
+    let latest = reader.latest_checkpoint().await.unwrap().unwrap();
+    let root: [u8; 32] = hex::decode(&latest.root).unwrap().try_into().unwrap();
+    for seq in [1u64, 8, chunks[0]] {
+        let proof = reader.inclusion_proof(seq - 1, latest.size).await.expect("proof");
+        assert_eq!(proof.leaf_hash, hex::encode(original[seq as usize - 1]), "record {seq} keeps its first leaf");
+        let path: Vec<[u8; 32]> = proof.proof.iter().map(|h| hex::decode(h).unwrap().try_into().unwrap()).collect();
+        verify_inclusion(&original[seq as usize - 1], seq - 1, latest.size, &path, &root).expect("proven");
+    }
+    let out = tempfile::tempdir().unwrap();
+    reader.export(&out.path().join("x"), Some(&verifier), |_, _| {}).await.expect("export");
+    let offline = verify_export(&out.path().join("x"), &verifier, |_, _| {}).expect("verify");
+    assert_eq!((offline.broken, offline.records), (None, report.records));
+
+    // An expired body moved to another connection is not what retention wrote.
+    let victim = expired[10].seq;
+    edit_body(&mut log.side_connection().await, victim, "\"clinic\"", "\"lab\"").await;
+    let broken = live.verify(|_, _| {}).await.unwrap().broken.expect("found");
+    assert_eq!(broken.seq, victim, "{broken}");
+    assert!(matches!(broken.reason, BreakReason::RedactionUnauthorised { .. } | BreakReason::IndexMismatch { .. }));
 }

@@ -188,3 +188,45 @@ async fn test_databases_are_dropped() {
         .get(0);
     assert_eq!(left, 0);
 }
+
+/// Retention on PostgreSQL: statement text redacted, then every record of
+/// the connection expired, each keeping its first leaf; the log verifies.
+#[tokio::test]
+async fn retention_rewrites_verify_on_postgres() {
+    with_database(|url| async move {
+        use sluice_audit::PruneRule;
+        let log = AuditLog::open(&url, AuditOptions::default()).await.expect("open");
+        append_all(&log, session("pg-a", "alice", "clinic", 3)).await;
+        append_all(&log, session("pg-b", "bob", "lab", 2)).await;
+        let reader = AuditReader::open(&url).await.expect("reader");
+        let later = chrono::Utc::now() + chrono::Duration::seconds(1);
+        let rule = |statement_days, index_days| PruneRule {
+            connection: "clinic".into(),
+            payload_days: None,
+            statement_days,
+            index_days,
+            legal_hold: false,
+        };
+        let plans = reader.prune_plan(&[rule(Some(0), None)], later).await.expect("plan");
+        assert_eq!(plans[0].statements.len(), 3);
+        log.prune(plans).await.expect("redacted");
+        let plans = reader.prune_plan(&[rule(None, Some(0))], later).await.expect("plan");
+        assert_eq!(plans[0].expired.len(), 8, "open, 3 requests, 3 outcomes, close");
+        log.prune(plans).await.expect("expired");
+        assert!(reader.prune_plan(&[rule(Some(0), Some(0))], later).await.expect("plan").is_empty());
+        let expired =
+            reader.search(&SearchFilter { kind: Some("expired".into()), ..Default::default() }).await.unwrap();
+        assert_eq!(expired.len(), 8);
+        let alice =
+            reader.search(&SearchFilter { principal: Some("alice".into()), ..Default::default() }).await.unwrap();
+        assert!(alice.is_empty());
+        let bob = SearchFilter { contains: Some("\"bob\"".into()), ..Default::default() };
+        assert_eq!(reader.search(&bob).await.unwrap().len(), 6, "exact text, found by strpos");
+        let wildcard = SearchFilter { contains: Some("%".into()), ..Default::default() };
+        assert!(reader.search(&wildcard).await.unwrap().is_empty());
+        let report = reader.verify(|_, _| {}).await.expect("verify");
+        assert_eq!((report.broken, report.records), (None, 8 + 6 + 2));
+        log.shutdown().await;
+    })
+    .await;
+}

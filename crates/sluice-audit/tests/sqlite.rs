@@ -437,6 +437,19 @@ async fn search_filters_and_keeps_seq_order() {
         (SearchFilter { limit: Some(3), ..Default::default() }, vec![12, 13, 14]),
         (SearchFilter { principal: Some("alice".into()), limit: Some(2), ..Default::default() }, vec![13, 14]),
         (SearchFilter { principal: Some("nobody".into()), ..Default::default() }, vec![]),
+        (SearchFilter { contains: Some("\"session_id\":\"s2\"".into()), ..Default::default() }, vec![7, 8, 9, 10]),
+        (
+            SearchFilter {
+                kind: Some("request".into()),
+                contains: Some("note <> 'a \\\"quoted\\\" word'".into()),
+                ..Default::default()
+            },
+            vec![2, 4, 8, 12],
+        ),
+        // Exact text: case counts, and `%` / `_` are not wildcards.
+        (SearchFilter { contains: Some("ALICE".into()), ..Default::default() }, vec![]),
+        (SearchFilter { contains: Some("%".into()), ..Default::default() }, vec![]),
+        (SearchFilter { contains: Some("s_2".into()), ..Default::default() }, vec![]),
     ];
     for (filter, expected) in cases {
         assert_eq!(seqs(reader.search(&filter).await.expect("search")), expected, "{filter:?}");

@@ -339,6 +339,12 @@ pub struct Retention {
     /// replaced by `[redacted by retention]` (the original leaf hash is kept,
     /// so the log still verifies). Absent: kept forever.
     pub statement_days: Option<u32>,
+    /// Days a record is kept whole; older records of the connection expire:
+    /// their body is rewritten to its kind and connection only (who, what
+    /// and the outcome go, a chunk's payload with it), and the original leaf
+    /// hash is kept, so the log still verifies. Absent: kept forever. At
+    /// least `payload_days` and `statement_days`.
+    pub index_days: Option<u32>,
     /// Nothing is deleted while set (litigation, investigation).
     #[serde(default)]
     pub legal_hold: bool,

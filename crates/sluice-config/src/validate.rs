@@ -82,6 +82,22 @@ pub(crate) fn validate(config: &Config) -> Result<(), Invalid> {
                  policies compare it exactly",
             ));
         }
+        let retention = &conn.retention;
+        if let Some(index_days) = retention.index_days {
+            for (key, days) in [("payload_days", retention.payload_days), ("statement_days", retention.statement_days)]
+            {
+                if days.is_some_and(|days| days > index_days) {
+                    return Err(invalid(
+                        at("retention.index_days"),
+                        &format!(
+                            "is {index_days}, less than retention.{key} ({}): an expired record takes its \
+                             payload and statement with it, so {key} would never apply",
+                            days.unwrap_or_default()
+                        ),
+                    ));
+                }
+            }
+        }
     }
     validate_policy(&config.policy)?;
     validate_approvals(config)?;

@@ -61,6 +61,17 @@ fn bad_values_name_the_key() {
         ("url = \"sqlite://data/sluice.db\"", "url = \"mysql://x\"", &["storage.url"]),
         ("postgres = \"127.0.0.1:15432\"", "postgres = \"localhost\"", &["invalid socket address"]),
         ("issuer = \"http://127.0.0.1:9000\"", "issuer = \"127.0.0.1:9000\"", &["identity.oidc[0].issuer"]),
+        (
+            "tls = \"verify-full\"",
+            "tls = \"verify-full\"\nretention = { payload_days = 2190, index_days = 30 }",
+            &["connections[0].retention.index_days", "less than retention.payload_days (2190)"],
+        ),
+        (
+            "tls = \"verify-full\"",
+            "tls = \"verify-full\"\nretention = { statement_days = 90, index_days = 89 }",
+            &["connections[0].retention.index_days", "retention.statement_days (90)"],
+        ),
+        ("tls = \"verify-full\"", "tls = \"verify-full\"\nretention = { index_days = -1 }", &["index_days"]),
     ];
     for (from, to, words) in cases {
         assert!(GOOD.contains(from), "case {from} does not apply");

@@ -20,6 +20,7 @@ pub enum AuditEvent {
     AlertDelivery(AlertDelivery),
     RecordingChunk(RecordingChunk),
     PayloadsPruned(PayloadsPruned),
+    Expired(ExpiredRecord),
 }
 
 impl AuditEvent {
@@ -35,6 +36,7 @@ impl AuditEvent {
             AuditEvent::AlertDelivery(_) => "alert_delivery",
             AuditEvent::RecordingChunk(_) => "recording_chunk",
             AuditEvent::PayloadsPruned(_) => "payloads_pruned",
+            AuditEvent::Expired(_) => "expired",
         }
     }
 
@@ -48,7 +50,7 @@ impl AuditEvent {
             AuditEvent::Approval(e) => e.session_id.as_deref(),
             AuditEvent::AlertDelivery(_) => None,
             AuditEvent::RecordingChunk(e) => Some(&e.session_id),
-            AuditEvent::PayloadsPruned(_) => None,
+            AuditEvent::PayloadsPruned(_) | AuditEvent::Expired(_) => None,
         }
     }
 
@@ -63,7 +65,7 @@ impl AuditEvent {
             AuditEvent::Approval(e) => Some(&e.principal),
             AuditEvent::AlertDelivery(_) => None,
             AuditEvent::RecordingChunk(e) => Some(&e.principal),
-            AuditEvent::PayloadsPruned(_) => None,
+            AuditEvent::PayloadsPruned(_) | AuditEvent::Expired(_) => None,
         }
     }
 
@@ -79,6 +81,7 @@ impl AuditEvent {
             AuditEvent::AlertDelivery(_) => None,
             AuditEvent::RecordingChunk(e) => Some(&e.connection),
             AuditEvent::PayloadsPruned(e) => Some(&e.connection),
+            AuditEvent::Expired(e) => Some(&e.connection),
         }
     }
 }
@@ -165,11 +168,12 @@ pub struct RecordingChunk {
     pub payload_bytes: u64,
 }
 
-/// Retention deleted the payloads of these recording chunks, or replaced
-/// the statement text of these request records. Written in
-/// the same transaction as the deletion; the chunks' records (with their
-/// payload hashes) stay, so the log still verifies, and verify accepts a
-/// missing payload only if a record like this released it.
+/// Retention deleted the payloads of these recording chunks, replaced the
+/// statement text of these request records, or expired these records
+/// whole. Written in the same transaction as the deletion; every record
+/// keeps its place, chain hash and original leaf hash, so the log still
+/// verifies, and verify accepts a missing payload or a rewritten body only
+/// if a record like this released it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PayloadsPruned {
     pub connection: String,
@@ -178,18 +182,20 @@ pub struct PayloadsPruned {
     /// The seqs of the chunk records whose payloads were deleted.
     pub seqs: Vec<u64>,
     pub bytes: u64,
-    /// Why: `retention (payload_days = N)`.
+    /// Why: `retention (payload_days = N)`, `retention (statement_days =
+    /// N)` or `retention (index_days = N)`.
     pub reason: String,
-    /// Request records whose statement text retention replaced, each with
-    /// the SHA-256 of its body as rewritten: verify accepts a rewritten body
-    /// only if it is listed here with exactly that hash.
+    /// Records whose body retention rewrote (statement text replaced, or
+    /// the whole record expired), each with the SHA-256 of its body as
+    /// rewritten: verify accepts a rewritten body only if it is listed here
+    /// with exactly that hash.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub redacted: Vec<RedactedStatement>,
+    pub redacted: Vec<RewrittenRecord>,
 }
 
-/// One request record whose statement text retention replaced.
+/// One record whose body retention rewrote.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RedactedStatement {
+pub struct RewrittenRecord {
     pub seq: u64,
     /// Lowercase hex SHA-256 of the rewritten body.
     pub body_sha256: String,
@@ -197,6 +203,18 @@ pub struct RedactedStatement {
 
 /// The statement text a redacted request record carries.
 pub const REDACTED_STATEMENT: &str = "[redacted by retention]";
+
+/// What is left of a record once its connection's `index_days` passed: the
+/// kind it was and its connection. Who, when within the session, what and
+/// how it ended are gone (a recording chunk's payload with it); the store
+/// keeps the original leaf hash, so the tree and its checkpoints still
+/// verify, and a later `payloads_pruned` record lists this body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExpiredRecord {
+    /// The original record's kind: `request`, `outcome`, `session_open`, ...
+    pub kind: String,
+    pub connection: String,
+}
 
 /// A session ended, for whatever reason.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

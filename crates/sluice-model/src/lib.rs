@@ -21,8 +21,8 @@ pub mod sql;
 
 pub use action::{Action, SqlStatement};
 pub use audit::{
-    AlertDelivery, ApprovalEvent, AuditEvent, AuthFailure, OutcomeEvent, OutcomeStatus, PayloadsPruned,
-    REDACTED_STATEMENT, RecordingChunk, RedactedStatement, RequestEvent, SessionClose, SessionOpen,
+    AlertDelivery, ApprovalEvent, AuditEvent, AuthFailure, ExpiredRecord, OutcomeEvent, OutcomeStatus, PayloadsPruned,
+    REDACTED_STATEMENT, RecordingChunk, RequestEvent, RewrittenRecord, SessionClose, SessionOpen,
 };
 pub use decision::{Budget, Decision, DecisionSummary, Denial, DenialCause, HoldRule, Plan, Verdict};
 pub use principal::{Principal, PrincipalKind};

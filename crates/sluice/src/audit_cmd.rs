@@ -37,10 +37,11 @@ pub enum AuditCommand {
         json: bool,
     },
     /// Delete recording payloads older than each connection's
-    /// `retention.payload_days`, and replace the statement text of request
-    /// records older than `retention.statement_days` (never under
-    /// `legal_hold`), keeping every leaf hash so the log still verifies, and
-    /// record what went.
+    /// `retention.payload_days`, replace the statement text of request
+    /// records older than `retention.statement_days`, and expire records
+    /// older than `retention.index_days` to their kind and connection (never
+    /// under `legal_hold`), keeping every leaf hash so the log still
+    /// verifies, and record what went.
     /// A running `sluice serve` does this hourly; this command needs the
     /// server stopped (one log has one writer), except with --dry-run.
     Prune {
@@ -62,7 +63,7 @@ pub enum AuditCommand {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Find records by principal, connection, session, kind and time.
+    /// Find records by principal, connection, session, kind, time and text.
     Search {
         #[arg(long, short, env = "SLUICE_CONFIG")]
         config: PathBuf,
@@ -74,9 +75,14 @@ pub enum AuditCommand {
         #[arg(long)]
         session: Option<String>,
         /// session_open, session_close, request, outcome, auth_failure,
-        /// approval, alert_delivery, recording_chunk or payloads_pruned.
+        /// approval, alert_delivery, recording_chunk, payloads_pruned or
+        /// expired.
         #[arg(long)]
         kind: Option<String>,
+        /// Records whose JSON body contains this exact text (a scan of what
+        /// the other filters leave): `--contains 'FROM patients'`.
+        #[arg(long)]
+        contains: Option<String>,
         /// An RFC 3339 time, or a duration back from now such as `15m` or `2h`.
         #[arg(long)]
         since: Option<String>,
@@ -121,11 +127,11 @@ pub async fn run(command: AuditCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        AuditCommand::Search { config, principal, connection, session, kind, since, limit, json } => {
+        AuditCommand::Search { config, principal, connection, session, kind, contains, since, limit, json } => {
             let config = crate::load_config(&config)?;
             let since = since.map(|s| parse_since(&s)).transpose()?;
             let reader = AuditReader::open(&config.storage.url).await?;
-            let filter = SearchFilter { principal, connection, session, kind, since, limit };
+            let filter = SearchFilter { principal, connection, session, kind, contains, since, limit };
             let records = reader.search(&filter).await?;
             for record in &records {
                 if json {
@@ -239,14 +245,15 @@ async fn prune(config: &std::path::Path, dry_run: bool, json: bool) -> anyhow::R
         println!("{}", serde_json::to_string_pretty(&plans)?);
     } else {
         if rules.is_empty() {
-            println!("no connection sets retention.payload_days or statement_days: nothing is ever pruned");
+            println!("no connection sets retention.payload_days, statement_days or index_days: nothing is ever pruned");
         } else if plans.is_empty() {
             println!("nothing is due");
         }
         for plan in &plans {
-            let what = match plan.statements.len() {
-                0 => format!("{} recording chunk payloads, {} bytes", plan.chunks.len(), plan.bytes()),
-                n => format!("{n} request records' statement text"),
+            let what = match (plan.statements.len(), plan.expired.len()) {
+                (0, 0) => format!("{} recording chunk payloads, {} bytes", plan.chunks.len(), plan.bytes()),
+                (0, n) => format!("{n} records expire"),
+                (n, _) => format!("{n} request records' statement text"),
             };
             println!(
                 "{}: {what}, recorded {} .. before {} ({})",
@@ -356,13 +363,15 @@ fn table_row(record: &AuditRecord) -> String {
             e.payload_bytes
         ),
         AuditEvent::PayloadsPruned(e) => format!(
-            "{} {} chunk payloads ({} bytes) recorded before {}: {}",
+            "{} {} chunk payloads ({} bytes), {} bodies rewritten, recorded before {}: {}",
             e.connection,
             e.seqs.len(),
             e.bytes,
+            e.redacted.len(),
             e.cutoff,
             e.reason
         ),
+        AuditEvent::Expired(e) => format!("{} {} record expired by retention", e.connection, e.kind),
     };
     format!("{:>8}  {time}  {:<13} {detail}", record.seq, record.event.kind())
 }

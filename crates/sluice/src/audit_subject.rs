@@ -6,8 +6,9 @@
 //! the outcome records that carry it, joining each with its request record,
 //! and printing who received the patient's data, when, and by what statement.
 //! Does not: keep or print the identifier (only the argument holds it), or
-//! index the log: it reads every outcome record (a scan), then the request
-//! records of the sessions it found.
+//! index the log: the store scans the outcome records for the pseudonym (and
+//! for those that kept only a count of identifiers), so only those are read
+//! into memory, then the request records of the sessions it found.
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
@@ -85,7 +86,15 @@ pub async fn run(args: SubjectArgs) -> anyhow::Result<ExitCode> {
         key.pseudonym(class, value).with_context(|| format!("{flag}: no letters or digits in the value"))?;
 
     let reader = AuditReader::open(&config.storage.url).await?;
-    let outcomes = reader.search(&SearchFilter { kind: Some("outcome".into()), ..SearchFilter::default() }).await?;
+    let outcomes_containing = |text: String| {
+        let filter = SearchFilter { kind: Some("outcome".into()), contains: Some(text), ..SearchFilter::default() };
+        let reader = &reader;
+        async move { reader.search(&filter).await }
+    };
+    let mut outcomes = outcomes_containing(format!("\"{pseudonym}\"")).await?;
+    outcomes.extend(outcomes_containing("\"subjects_omitted\":".into()).await?);
+    outcomes.sort_by_key(|record| record.seq);
+    outcomes.dedup_by_key(|record| record.seq);
     let mut found: Vec<(DateTime<Utc>, &OutcomeEvent, &'static str)> = Vec::new();
     for record in &outcomes {
         let AuditEvent::Outcome(outcome) = &record.event else { continue };

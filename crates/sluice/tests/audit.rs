@@ -58,6 +58,14 @@ fn every_statement_is_searchable_and_an_edited_record_is_named() {
     let read = records(&sluice, "request").into_iter().find(|r| r["event"]["statement"] == sent[3]).unwrap();
     assert_eq!(read["event"]["classification"]["kind"], "read", "{read}");
     assert_eq!(denied["event"]["principal"], "test-agent");
+    let found = sluice.cli(&["audit", "search", "--kind", "request", "--contains", "'marker-1", "--json"]);
+    assert!(found.status.success(), "{}", String::from_utf8_lossy(&found.stderr));
+    let found: Vec<String> = String::from_utf8_lossy(&found.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["event"]["statement"].as_str().unwrap().into())
+        .collect();
+    let expected: Vec<&String> = sent.iter().filter(|s| s.contains("'marker-1")).collect();
+    assert_eq!(found.iter().collect::<Vec<_>>(), expected, "marker-1 and marker-10..19, in order");
 
     let verify = sluice.cli(&["audit", "verify"]);
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));

@@ -241,4 +241,24 @@ fn prune_deletes_recording_payloads_and_the_log_still_verifies() {
     let report: serde_json::Value = serde_json::from_str(&stdout(&verify)).unwrap();
     assert_eq!(report["payloads_pruned"].as_u64(), Some(payloads), "{report}");
     assert!(report["checkpoints_verified"].as_u64().unwrap() >= 2, "the prune is under a checkpoint too: {report}");
+
+    // index_days: the sessions' records themselves expire; verify still passes.
+    let expiring = held.replace("legal_hold = true", "index_days = 0, legal_hold = false");
+    std::fs::write(&sluice.config_path, &expiring).unwrap();
+    let dry = sluice.cli(&["audit", "prune", "--dry-run"]);
+    assert!(stdout(&dry).contains("records expire") && stdout(&dry).contains("index_days = 0"), "{}", stdout(&dry));
+    let clinic =
+        count(&store, "select count(*) from audit_records where connection = 'clinic' and kind <> 'payloads_pruned'");
+    let expired = sluice.cli(&["audit", "prune"]);
+    assert!(expired.status.success(), "{}{}", stdout(&expired), String::from_utf8_lossy(&expired.stderr));
+    assert_eq!(count(&store, "select count(*) from audit_records where kind = 'expired'"), clinic);
+    assert_eq!(
+        count(&store, "select count(*) from audit_records where principal is not null and connection = 'clinic'"),
+        0
+    );
+    let verify = sluice.cli(&["audit", "verify", "--json"]);
+    assert!(verify.status.success(), "{}", stdout(&verify));
+    let sessions = sluice.cli(&["sessions", "list", "--json"]);
+    assert!(sessions.status.success(), "{}", String::from_utf8_lossy(&sessions.stderr));
+    assert_eq!(stdout(&sessions).trim(), "", "expired sessions are no longer listed (one JSON line each)");
 }
