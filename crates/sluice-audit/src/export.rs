@@ -24,18 +24,19 @@
 //!   verify is given the key separately and trusts only that).
 //! - `manifest.json`: format, counts, log id, time of export.
 
-use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::Path;
 
 use serde::Serialize;
-use sluice_evidence::VerifierKey;
+use sluice_evidence::{Hash, VerifierKey};
 
 use crate::AuditError;
+use crate::encoding::decode_hash;
+use crate::prepare::{Prepared, prepare_in_order, prepare_threads};
 use crate::reader::AuditReader;
 use crate::store::StoredCheckpoint;
-use crate::verify::{BreakReason, Broken, ChainCheck, Prepared, VerifyReport, verified_checkpoints};
+use crate::verify::{BreakReason, Broken, ChainCheck, VerifyReport, verified_checkpoints};
 
 /// The `format` of `manifest.json`.
 pub const EXPORT_FORMAT: &str = "sluice-audit-export/1";
@@ -184,18 +185,18 @@ pub fn verify_export(
     }
     let (mut chain, bad_checkpoint) = match verified_checkpoints(&notes, key) {
         // An export's rewritten records carry their original leaf on their line.
-        Ok(checkpoints) => (ChainCheck::new(checkpoints, HashMap::new()), None),
-        Err(broken) => (ChainCheck::new(Vec::new(), HashMap::new()), Some(broken)),
+        Ok(checkpoints) => (ChainCheck::new(checkpoints), None),
+        Err(broken) => (ChainCheck::new(Vec::new()), Some(broken)),
     };
     let records_path = dir.join(RECORDS);
     let file = File::open(&records_path).map_err(|e| io_error(&records_path, e))?;
     let total = file.metadata().map(|m| m.len()).unwrap_or(0);
     let mut reader = BufReader::with_capacity(1 << 20, file);
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    let threads = prepare_threads();
     // The stored hash of the line before the block: what its first record links to.
-    let mut prev = [0u8; 32];
+    let mut prev = Hash::default();
     let (mut read, mut line_no) = (0u64, 0u64);
-    'blocks: loop {
+    loop {
         // One buffer per block; `ends[i]` is where line i ends (after its newline).
         let mut block = Vec::with_capacity(VERIFY_BLOCK * 512);
         let mut ends = Vec::with_capacity(VERIFY_BLOCK);
@@ -211,26 +212,49 @@ pub fn verify_export(
             break;
         }
         let lines = Lines { block: &block, ends: &ends };
-        let prepared = prepare_all(&lines, prev, threads);
-        prev = lines.parse(ends.len() - 1).and_then(|line| decode_hash(line.hash)).unwrap_or([0; 32]);
-        for (i, line) in prepared.into_iter().enumerate() {
-            line_no += 1;
-            let result = match line {
-                Some((seq, hash, body, prepared)) => chain.apply(seq, body, None, hash, None, prepared),
-                None => Err(Broken {
-                    seq: line_no,
-                    reason: BreakReason::Unreadable {
-                        error: format!("line {line_no} of {RECORDS} is not {{\"seq\":..,\"hash\":..,\"record\":..}}"),
-                    },
-                }),
-            };
-            if let Err(broken) = result {
-                let rest_of_block = (i + 1..ends.len()).map(|j| lines.text(j).unwrap_or_default().to_owned());
-                let rest = rest_of_block.chain((&mut reader).lines().map_while(Result::ok));
-                chain.set_broken(reordered_or(broken, rest, line_no));
-                break 'blocks;
-            }
+        let first = prev;
+        prev = lines.stored(ends.len() - 1).unwrap_or_default();
+        let checked = prepare_in_order(
+            ends.len(),
+            first,
+            threads,
+            |i| lines.stored(i),
+            |i, prev| match lines.parse(i) {
+                Some(line) => {
+                    let original_leaf = line.leaf.and_then(decode_hash);
+                    let prepared = Prepared::new(prev, line.hash, line.body, original_leaf, None);
+                    let stored = prepared.stored();
+                    (Some((line.seq, line.hash, line.body, prepared)), stored)
+                }
+                None => (None, None),
+            },
+            |start, lines| {
+                for (i, line) in (start..).zip(lines) {
+                    let line_no = line_no + 1 + i as u64;
+                    let result = match line {
+                        Some((seq, hash, body, prepared)) => chain.apply(seq, body, None, hash, prepared),
+                        None => Err(Broken {
+                            seq: line_no,
+                            reason: BreakReason::Unreadable {
+                                error: format!(
+                                    "line {line_no} of {RECORDS} is not {{\"seq\":..,\"hash\":..,\"record\":..}}"
+                                ),
+                            },
+                        }),
+                    };
+                    result.map_err(|broken| (i, broken))?;
+                }
+                Ok(())
+            },
+        );
+        if let Err((i, broken)) = checked {
+            line_no += 1 + i as u64;
+            let rest_of_block = (i + 1..ends.len()).map(|j| lines.text(j).unwrap_or_default().to_owned());
+            let rest = rest_of_block.chain((&mut reader).lines().map_while(Result::ok));
+            chain.set_broken(reordered_or(broken, rest, line_no));
+            break;
         }
+        line_no += ends.len() as u64;
         progress(read, total);
     }
     progress(read, total);
@@ -248,7 +272,8 @@ pub fn verify_export(
     Ok(chain.report())
 }
 
-/// Records per block of `records.jsonl` hashed and parsed in parallel.
+/// Records per block of `records.jsonl` read at once, then hashed and
+/// parsed in parallel (see [`prepare_in_order`]).
 const VERIFY_BLOCK: usize = 8_192;
 
 /// A block of `records.jsonl` lines in one buffer.
@@ -268,63 +293,10 @@ impl<'a> Lines<'a> {
     fn parse(&self, i: usize) -> Option<ExportLine<'a>> {
         self.text(i).and_then(parse_line)
     }
-}
 
-fn decode_hash(hash: &str) -> Option<[u8; 32]> {
-    let mut raw = [0u8; 32];
-    hex::decode_to_slice(hash, &mut raw).ok().map(|()| raw)
-}
-
-/// A parsed line with its [`Prepared`] record.
-type PreparedLine<'a> = Option<(i64, &'a str, &'a str, Prepared<'a>)>;
-
-/// Parses and prepares every line of a block on up to `threads` threads:
-/// each record's digest over the stored hash of the line before it (`first`
-/// for the block's first line), its leaf hash and its fields do not depend
-/// on one another, only the order of checking them does.
-fn prepare_all<'a>(lines: &Lines<'a>, first: [u8; 32], threads: usize) -> Vec<PreparedLine<'a>> {
-    let prepare = |range: std::ops::Range<usize>| -> Vec<PreparedLine<'a>> {
-        let mut prev = match range.start {
-            0 => first,
-            i => lines.parse(i - 1).and_then(|line| decode_hash(line.hash)).unwrap_or([0; 32]),
-        };
-        range
-            .map(|i| {
-                let parsed = lines.parse(i);
-                let stored = parsed.and_then(|line| decode_hash(line.hash));
-                let prepared = parsed.map(|line| {
-                    let mut prepared = match line.leaf.and_then(decode_hash) {
-                        Some(leaf) => Prepared::redacted(line.hash, leaf, line.body, false),
-                        None => Prepared::new(&prev, line.body, false),
-                    };
-                    prepared.stored = stored;
-                    (line.seq, line.hash, line.body, prepared)
-                });
-                // A hash that is not hex fails on its own line first.
-                prev = stored.unwrap_or([0; 32]);
-                prepared
-            })
-            .collect()
-    };
-    let count = lines.ends.len();
-    if threads <= 1 || count < 2048 {
-        return prepare(0..count);
-    }
-    let per_thread = count.div_ceil(threads);
-    let parts: Result<Vec<_>, _> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..count)
-            .step_by(per_thread)
-            .map(|start| {
-                let prepare = &prepare;
-                scope.spawn(move || prepare(start..(start + per_thread).min(count)))
-            })
-            .collect();
-        workers.into_iter().map(|worker| worker.join()).collect()
-    });
-    match parts {
-        Ok(parts) => parts.into_iter().flatten().collect(),
-        // A worker that failed leaves no gap: its lines are done again here.
-        Err(_) => prepare(0..count),
+    /// Line `i`'s stored hash, decoded.
+    fn stored(&self, i: usize) -> Option<Hash> {
+        self.parse(i).and_then(|line| decode_hash(line.hash))
     }
 }
 

@@ -93,6 +93,7 @@
 pub mod encoding;
 mod error;
 mod export;
+mod prepare;
 mod proofs;
 mod prune;
 mod reader;

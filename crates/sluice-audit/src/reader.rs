@@ -58,8 +58,10 @@ impl AuditReader {
         Ok(AuditReader { target, store: Mutex::new(store), page_seqs: DEFAULT_PAGE_SEQS, checkpoint_key: None })
     }
 
-    /// How many seqs `verify` reads per query (default 16,384, about 10 MB
-    /// held at once). Smaller holds less memory and makes more round trips.
+    /// How many seqs `verify` reads per query (default 16,384, about 10 MB;
+    /// the first pages are smaller). Verify holds up to five pages at once:
+    /// one each being read, prepared and checked, and one waiting between
+    /// each. Smaller holds less memory and makes more round trips.
     pub fn with_page_size(mut self, seqs: u32) -> Self {
         self.page_seqs = i64::from(seqs.max(1));
         self

@@ -5,7 +5,7 @@
 //! settings (WAL, `synchronous=FULL`, so each commit is fsynced), reading the
 //! chain head, and writing a batch in one transaction.
 //! Does not: sequence, hash or batch (the writer does), or read for search
-//! and verify (those go through sqlx in `store` and `scan`).
+//! (sqlx, in `store`) or verify (its own read-only connection, in `scan`).
 //!
 //! Why not sqlx here: every sqlx SQLite call is a hop to sqlx's worker thread
 //! and back. On the 2-core machine that hop, not the fsync, set the commit

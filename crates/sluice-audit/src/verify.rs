@@ -6,21 +6,28 @@
 //! export (`export`): seq continuity, prev-hash links, record hashes, index
 //! columns, the tree root at every checkpoint, checkpoint signatures, the
 //! tail a checkpoint covers, and recording payloads against their records'
-//! hashes; also the list of requests without an outcome.
+//! hashes; also the list of requests without an outcome. Also how both keep
+//! every core busy: what a record's bytes give on their own ([`Prepared`]:
+//! its hashes and fields) is worked out on several threads, over the stored
+//! hash of the record before ([`prepare_in_order`]), and only checked in
+//! order; the live verify reads, prepares and checks pages on three threads
+//! at once.
 //! Does not: repair anything. Without a checkpoint key, checkpoints are not
 //! checked (a cut tail or a consistently rewritten log then goes unseen).
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
+use std::sync::mpsc;
 
 use serde::Serialize;
 
 use crate::AuditError;
-use crate::encoding::{self, BodyFacts, BodyIndex, GENESIS_HASH, Text};
+use crate::encoding::{self, GENESIS_HASH};
+use crate::prepare::{PagePreparer, Prepared, PreparedPage, Tracked, prepare_threads};
 use crate::reader::AuditReader;
-use crate::scan::{Frames, RowView};
+use crate::scan::{Page, Pages};
 use sha2::{Digest, Sha256};
-use sluice_evidence::{Checkpoint, Hash, MerkleLog, VerifierKey, leaf_hash};
+use sluice_evidence::{Checkpoint, MerkleLog, VerifierKey};
 use sluice_model::AuditEvent;
 
 /// The result of a verify run.
@@ -159,7 +166,9 @@ impl AuditReader {
     /// each page with (checked, total).
     pub async fn verify(&self, mut progress: impl FnMut(u64, u64)) -> Result<VerifyReport, AuditError> {
         let mut store = self.store.lock().await;
-        let (total, max_seq) = store.extent().await.map_err(|e| self.query_error(e))?;
+        // The highest seq is also the number of records to check: counting
+        // them (`Store::extent`) would scan an index first.
+        let total = store.max_seq().await.map_err(|e| self.query_error(e))?;
         let (checkpoints, bad_checkpoint) = match &self.checkpoint_key {
             None => (Vec::new(), None),
             Some(key) => {
@@ -177,42 +186,72 @@ impl AuditReader {
             }
         };
         let redacted = store.redactions(0, u64::MAX).await.map_err(|e| self.query_error(e))?;
-        let mut chain = ChainCheck::new(checkpoints, redacted);
-        let max_seq = i64::try_from(max_seq).unwrap_or(i64::MAX);
-        // The first range has no lower bound: a row forged below seq 1 must
-        // be seen too.
-        // A page is held in memory as one packed value, and bounds how long
-        // one read snapshot is held.
+        let mut chain = ChainCheck::new(checkpoints);
+        let max_seq = i64::try_from(total).unwrap_or(i64::MAX);
+        let threads = prepare_threads();
+        let mut pages = Pages::open(&self.target, &mut store).map_err(|e| self.query_error(e))?;
+        // A pipeline: pages are read, prepared (on `threads` threads) and
+        // checked in order, each stage on its own thread, a page apart; then
+        // they go back to be reused. A page is held in memory as one buffer,
+        // and bounds how long one read snapshot is held. When a stage stops
+        // (a break, an error), the ones before it stop at their next hand-off.
+        let (read_tx, mut read_rx) = tokio::sync::mpsc::channel::<Page>(1);
+        let (prepared_tx, prepared_rx) = mpsc::sync_channel::<(Page, PreparedPage)>(1);
+        let (spare_tx, spare_rx) = mpsc::channel::<Page>();
+        let (checked_tx, mut checked_rx) = tokio::sync::mpsc::unbounded_channel::<u64>();
         let page_seqs = self.page_seqs;
-        let mut range = (i64::MIN, page_seqs.min(max_seq));
-        let mut page = store.page(range.0, range.1).await.map_err(|e| self.query_error(e))?;
-        loop {
-            let more = range.1 < max_seq;
-            range = (range.1, range.1.saturating_add(page_seqs).min(max_seq));
-            // Check this page on a blocking thread while the store packs the next.
-            let checking = tokio::task::spawn_blocking(move || {
-                let result = chain.check_page(&page);
-                (chain, result)
-            });
-            let prefetch = async {
-                match more {
-                    true => Some(store.page(range.0, range.1).await),
-                    false => None,
+        let reading = async move {
+            // The first range has no lower bound: a row forged below seq 1
+            // must be seen too. Pages start small, so every stage has work
+            // soon, and double up to `page_seqs`.
+            let mut seqs = page_seqs.min(FIRST_PAGE_SEQS);
+            let mut range = (i64::MIN, seqs.min(max_seq));
+            loop {
+                while let Ok(page) = spare_rx.try_recv() {
+                    pages.recycle(page);
                 }
-            };
-            let (checked, next) = tokio::join!(checking, prefetch);
-            let (checked_chain, result) =
-                checked.map_err(|e| AuditError::Query(format!("the verify task stopped: {e}")))?;
-            chain = checked_chain;
-            if let Err(broken) = result {
-                chain.broken = Some(broken);
-                break;
+                let page = pages.page(range.0, range.1).await?;
+                if read_tx.send(page).await.is_err() || range.1 >= max_seq {
+                    return Ok::<(), String>(());
+                }
+                seqs = seqs.saturating_mul(2).min(page_seqs);
+                range = (range.1, range.1.saturating_add(seqs).min(max_seq));
             }
-            progress(chain.records, total.max(chain.records));
-            match next {
-                Some(next) => page = next.map_err(|e| self.query_error(e))?,
-                None => break,
+        };
+        let mut preparer = PagePreparer::new(redacted, threads);
+        let preparing = tokio::task::spawn_blocking(move || {
+            while let Some(page) = read_rx.blocking_recv() {
+                let prepared = preparer.prepare(&page);
+                if prepared_tx.send((page, prepared)).is_err() {
+                    break;
+                }
             }
+        });
+        let checking = tokio::task::spawn_blocking(move || {
+            while let Ok((page, prepared)) = prepared_rx.recv() {
+                let result = chain.apply_page(&page, prepared);
+                let _ = spare_tx.send(page);
+                if let Err(broken) = result {
+                    chain.broken = Some(broken);
+                    break;
+                }
+                let _ = checked_tx.send(chain.records);
+            }
+            chain
+        });
+        let reporting = async {
+            while let Some(records) = checked_rx.recv().await {
+                progress(records, total.max(records));
+            }
+        };
+        let (read, prepared, checked, ()) = tokio::join!(reading, preparing, checking, reporting);
+        let stopped = |e: tokio::task::JoinError| AuditError::Query(format!("the verify task stopped: {e}"));
+        prepared.map_err(stopped)?;
+        let mut chain = checked.map_err(stopped)?;
+        // Pages stop coming after a failed read: only a break found before
+        // stands.
+        if chain.broken.is_none() {
+            read.map_err(|e| self.query_error(e))?;
         }
         // Rows end before `max_seq`: the records up to it were deleted.
         if chain.broken.is_none() && i64::try_from(chain.next_seq).unwrap_or(i64::MAX) <= max_seq {
@@ -233,13 +272,15 @@ impl AuditReader {
     }
 }
 
+/// Seqs in the first page verify reads (see [`AuditReader::verify`]).
+const FIRST_PAGE_SEQS: i64 = 1024;
+
 /// The running state of a verify: what the next record must link to, the
 /// tree so far, and the checkpoints still ahead.
 pub(crate) struct ChainCheck {
     records: u64,
     next_seq: u64,
     head_hash: String,
-    head_raw: [u8; 32],
     tree: MerkleLog,
     /// Verified checkpoints by size, smallest first; `next_checkpoint` is
     /// the first one the records have not reached yet.
@@ -250,8 +291,6 @@ pub(crate) struct ChainCheck {
     payloads_verified: u64,
     /// Chunk seqs whose payloads a `payloads_pruned` record released.
     released: HashSet<u64>,
-    /// Original leaves of bodies retention rewrote, by seq (live store).
-    redacted: HashMap<u64, Hash>,
     /// Rewritten bodies checked: (seq, SHA-256 of the body as stored).
     claimed: Vec<(u64, String)>,
     /// Rewrites `payloads_pruned` records list: seq → body SHA-256.
@@ -265,20 +304,18 @@ pub(crate) struct ChainCheck {
 impl ChainCheck {
     /// A check against `checkpoints` (already signature-checked, see
     /// [`verified_checkpoints`]).
-    pub(crate) fn new(mut checkpoints: Vec<Checkpoint>, redacted: HashMap<u64, Hash>) -> Self {
+    pub(crate) fn new(mut checkpoints: Vec<Checkpoint>) -> Self {
         checkpoints.sort_by_key(|c| c.size);
         ChainCheck {
             records: 0,
             next_seq: 1,
             head_hash: GENESIS_HASH.to_owned(),
-            head_raw: [0; 32],
             tree: MerkleLog::new(),
             checkpoints,
             next_checkpoint: 0,
             chunks: Vec::new(),
             payloads_verified: 0,
             released: HashSet::new(),
-            redacted,
             claimed: Vec::new(),
             authorised: HashMap::new(),
             payloads_pruned: 0,
@@ -287,48 +324,33 @@ impl ChainCheck {
         }
     }
 
-    /// Checks every record of a page of frames, in seq order.
-    pub(crate) fn check_page(&mut self, frames: &[u8]) -> Result<(), Broken> {
-        let mut rows = Frames::new(frames)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|error| Broken { seq: self.next_seq, reason: BreakReason::Unreadable { error } })?;
-        // Usually already in order, which this sort sees in one pass.
-        rows.sort_by_key(|row| row.seq);
-        for row in rows {
-            self.check_record(row.seq, row.body, Some(row.prev_hash), row.hash, Some(&row))?;
+    /// Checks a page's records in seq order, as [`PagePreparer`] prepared
+    /// them: the second stage of the live verify.
+    pub(crate) fn apply_page(&mut self, page: &Page, prepared: PreparedPage) -> Result<(), Broken> {
+        let unreadable = |seq, error| Broken { seq, reason: BreakReason::Unreadable { error } };
+        if let Some(error) = page.malformed() {
+            return Err(unreadable(self.next_seq, error.to_owned()));
+        }
+        for (i, prepared) in prepared.into_iter().flatten().enumerate() {
+            let prepared = prepared.map_err(|error| unreadable(self.next_seq, error))?;
+            let (seq, body, prev_hash, hash) = page.link(i).map_err(|error| unreadable(self.next_seq, error))?;
+            self.apply(seq, body, Some(prev_hash), hash, prepared)?;
         }
         Ok(())
     }
 
-    /// Checks the next record: its seq, its link (`prev_hash` where the
-    /// source stores it), its hash, its index columns (where the source has
-    /// them), then adds its leaf and compares the root at a checkpoint.
-    pub(crate) fn check_record(
-        &mut self,
-        found_seq: i64,
-        body: &str,
-        prev_hash: Option<&str>,
-        hash: &str,
-        columns: Option<&RowView<'_>>,
-    ) -> Result<(), Broken> {
-        let prepared = match self.redacted.get(&self.next_seq) {
-            Some(leaf) => Prepared::redacted(hash, *leaf, body, columns.is_some()),
-            None => Prepared::new(&self.head_raw, body, columns.is_some()),
-        };
-        self.apply(found_seq, body, prev_hash, hash, columns, prepared)
-    }
-
-    /// [`ChainCheck::check_record`] with the hashing and parsing already
-    /// done by [`Prepared::new`] over the previous record's stored hash
-    /// (which is what the chain links to once that record checked out).
+    /// Checks the next record, [`Prepared`] (over the previous record's
+    /// stored hash, which is what the chain links to once that record
+    /// checked out): its seq, its link (`prev_hash` where the source stores
+    /// it), its hash, its index columns (where the source has them), then
+    /// adds its leaf and compares the root at a checkpoint.
     pub(crate) fn apply(
         &mut self,
         found_seq: i64,
         body: &str,
         prev_hash: Option<&str>,
         hash: &str,
-        columns: Option<&RowView<'_>>,
-        prepared: Prepared<'_>,
+        prepared: Prepared,
     ) -> Result<(), Broken> {
         let seq = self.next_seq;
         let broken = |reason| Broken { seq, reason };
@@ -348,17 +370,12 @@ impl ChainCheck {
                 found: prev_hash.to_owned(),
             }));
         }
-        let stored = prepared.stored.or_else(|| {
-            let mut raw = [0u8; 32];
-            hex::decode_to_slice(hash, &mut raw).ok().map(|()| raw)
-        });
-        if stored != Some(prepared.chain) {
+        if prepared.stored != Some(prepared.chain) {
             return Err(broken(BreakReason::HashMismatch {
                 stored: hash.to_owned(),
                 computed: hex::encode(prepared.chain),
             }));
         }
-        let stored_raw = prepared.chain;
         let facts = prepared.facts.map_err(|error| broken(BreakReason::Unreadable { error }))?;
         if facts.seq != seq {
             return Err(broken(BreakReason::IndexMismatch {
@@ -367,25 +384,25 @@ impl ChainCheck {
                 body_value: Some(facts.seq.to_string()),
             }));
         }
-        if let Some(reason) = columns.zip(prepared.full.as_ref()).and_then(|(row, index)| index_mismatch(row, index)) {
-            return Err(broken(reason));
+        if let Some(reason) = prepared.mismatch {
+            return Err(broken(*reason));
         }
-        match (&*facts.kind, &facts.request_id, &facts.payload_sha256) {
-            ("request", Some(request_id), _) => {
-                self.open_requests.insert(request_id.to_string(), seq);
+        match facts.tracked {
+            Tracked::Request(request_id) => {
+                self.open_requests.insert(request_id, seq);
             }
-            ("outcome", Some(request_id), _) => {
-                self.open_requests.remove(&**request_id);
+            Tracked::Outcome(request_id) => {
+                self.open_requests.remove(request_id.get(body));
             }
-            ("recording_chunk", _, Some(sha256)) => self.chunks.push((seq, sha256.to_string())),
-            ("payloads_pruned", _, _) => match encoding::decode_body(body) {
+            Tracked::Chunk(sha256) => self.chunks.push((seq, sha256)),
+            Tracked::Pruned => match encoding::decode_body(body) {
                 Ok((_, _, AuditEvent::PayloadsPruned(pruned))) => {
                     self.released.extend(pruned.seqs);
                     self.authorised.extend(pruned.redacted.into_iter().map(|r| (r.seq, r.body_sha256)));
                 }
                 _ => return Err(broken(BreakReason::Unreadable { error: "not a payloads_pruned record".into() })),
             },
-            _ => {}
+            Tracked::Other => {}
         }
         if let Some(body_sha256) = prepared.rewritten {
             self.claimed.push((seq, body_sha256));
@@ -405,7 +422,6 @@ impl ChainCheck {
         }
         self.records += 1;
         self.next_seq += 1;
-        self.head_raw = stored_raw;
         self.head_hash.clear();
         self.head_hash.push_str(hash);
         Ok(())
@@ -490,76 +506,6 @@ impl ChainCheck {
     }
 }
 
-/// What one record's bytes give, independent of the running check, so
-/// records can be prepared in parallel: its chain digest over a given
-/// previous hash, its leaf hash, and the body fields verify tracks.
-pub(crate) struct Prepared<'a> {
-    chain: [u8; 32],
-    leaf: Hash,
-    facts: Result<BodyFacts<'a>, String>,
-    /// The full index view, parsed when index columns are to be compared.
-    full: Option<BodyIndex<'a>>,
-    /// The record's stored hash, already decoded by the caller (an export's
-    /// parallel pass); `None`: decoded when checked.
-    pub(crate) stored: Option<[u8; 32]>,
-    /// A body retention rewrote: the SHA-256 of the body as it is now, to be
-    /// matched with a retention record.
-    rewritten: Option<String>,
-}
-
-impl<'a> Prepared<'a> {
-    /// `prev`: the raw previous hash the record must link to. `full`: parse
-    /// the whole index view (to compare a store's index columns); otherwise
-    /// the canonical layout is scanned, and parsed only if that fails.
-    pub(crate) fn new(prev: &[u8; 32], body: &'a str, full: bool) -> Prepared<'a> {
-        let (facts, full) = read_fields(body, full);
-        Prepared {
-            chain: encoding::chain_digest(prev, body),
-            leaf: leaf_hash(body.as_bytes()),
-            facts,
-            full,
-            stored: None,
-            rewritten: None,
-        }
-    }
-
-    /// A body retention rewrote (its statement text replaced): the chain
-    /// hash and leaf are those of the original body, kept by the store, so
-    /// they are taken as stored; the body itself must be listed, by its
-    /// hash, in a retention record (checked at the end).
-    pub(crate) fn redacted(hash: &str, original_leaf: Hash, body: &'a str, full: bool) -> Prepared<'a> {
-        let (facts, full) = read_fields(body, full);
-        // A stored hash that is not hex fails as a hash mismatch in `apply`.
-        let mut chain = [0u8; 32];
-        let _ = hex::decode_to_slice(hash, &mut chain);
-        Prepared {
-            chain,
-            leaf: original_leaf,
-            facts,
-            full,
-            stored: None,
-            rewritten: Some(hex::encode(Sha256::digest(body.as_bytes()))),
-        }
-    }
-}
-
-/// The fields verify tracks, and with `full` the whole index view: parsed
-/// as JSON when index columns are to be compared, otherwise scanned from
-/// the canonical layout (parsed only if that fails).
-fn read_fields(body: &str, full: bool) -> (Result<BodyFacts<'_>, String>, Option<BodyIndex<'_>>) {
-    let parse = || BodyIndex::parse(body).map_err(|e| e.to_string());
-    match full {
-        true => match parse() {
-            Ok(index) => (Ok(BodyFacts::from(&index)), Some(index)),
-            Err(e) => (Err(e), None),
-        },
-        false => match BodyFacts::scan(body) {
-            Some(facts) => (Ok(facts), None),
-            None => (parse().map(|index| BodyFacts::from(&index)), None),
-        },
-    }
-}
-
 /// Parses and checks signed checkpoint notes against `key`: each must be
 /// signed by it, name this key's log (`sluice/<log id>`), and sizes must
 /// grow with time. The first bad one is the error.
@@ -598,22 +544,115 @@ pub(crate) fn verified_checkpoints(notes: &[String], key: &VerifierKey) -> Resul
     Ok(checkpoints)
 }
 
-/// The first column whose copy differs from the body, if any.
-fn index_mismatch(row: &RowView<'_>, index: &BodyIndex<'_>) -> Option<BreakReason> {
-    let mismatch = |column: &str, column_value: Option<&str>, body_value: Option<&str>| {
-        (column_value != body_value).then(|| BreakReason::IndexMismatch {
-            column: column.to_owned(),
-            column_value: column_value.map(str::to_owned),
-            body_value: body_value.map(str::to_owned),
-        })
-    };
-    let event = &index.event;
-    if index.seq != u64::try_from(row.seq).unwrap_or(u64::MAX) {
-        return mismatch("seq", Some(&row.seq.to_string()), Some(&index.seq.to_string()));
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encoding::{record_hash, splice_body};
+
+    /// Store rows: a seq and the columns of a page (time, kind, session_id,
+    /// principal, connection, body, prev_hash, hash).
+    type Rows = Vec<(i64, [Option<String>; 8])>;
+
+    /// A chain of `n` records, requests and their outcomes by turns.
+    fn chain(n: u64) -> Rows {
+        let time = "2026-11-05T09:30:00.000250Z";
+        let mut prev = GENESIS_HASH.to_owned();
+        (1..=n)
+            .map(|seq| {
+                let (kind, id) = if seq % 2 == 1 { ("request", seq) } else { ("outcome", seq - 1) };
+                let event = format!(
+                    r#"{{"type":"{kind}","request_id":"s:{id}","session_id":"s","principal":"p","connection":"c","rows":{seq}}}"#
+                );
+                let body = splice_body(seq, time, &event);
+                let hash = record_hash(&prev, &body).expect("hex");
+                let columns = [time, kind, "s", "p", "c", &body, &prev, &hash].map(|c| Some(c.to_owned()));
+                prev = hash;
+                (i64::try_from(seq).expect("small"), columns)
+            })
+            .collect()
     }
-    mismatch("time", row.time, Some(index.time.as_str()))
-        .or_else(|| mismatch("kind", row.kind, Some(event.kind.as_str())))
-        .or_else(|| mismatch("session_id", row.session_id, event.session_id.as_ref().map(Text::as_str)))
-        .or_else(|| mismatch("principal", row.principal, event.principal.as_ref().map(Text::as_str)))
-        .or_else(|| mismatch("connection", row.connection, event.connection.as_ref().map(Text::as_str)))
+
+    /// Checks `rows` as the live verify does, in pages of `page_rows` rows
+    /// prepared on `threads` threads.
+    fn check(rows: &Rows, page_rows: usize, threads: usize) -> VerifyReport {
+        let (mut preparer, mut chain) = (PagePreparer::new(HashMap::new(), threads), ChainCheck::new(Vec::new()));
+        for rows in rows.chunks(page_rows) {
+            let page = Page::of_rows(rows);
+            let prepared = preparer.prepare(&page);
+            if let Err(broken) = chain.apply_page(&page, prepared) {
+                chain.set_broken(broken);
+                break;
+            }
+        }
+        chain.finish_records();
+        chain.report()
+    }
+
+    /// Where `rows` break, the same whatever the pages and threads: with
+    /// 3,000 records and chunks of 512, breaks fall inside chunks, on their
+    /// edges, and (pages of 1,000) on pages' edges.
+    fn broken(rows: &Rows) -> Option<Broken> {
+        let report = check(rows, rows.len(), 1);
+        for (page_rows, threads) in [(rows.len(), 2), (rows.len(), 3), (1000, 2), (700, 3), (7, 2)] {
+            assert_eq!(check(rows, page_rows, threads), report, "pages of {page_rows} rows, {threads} threads");
+        }
+        report.broken
+    }
+
+    fn column(rows: &mut Rows, seq: usize, index: usize) -> &mut String {
+        rows[seq - 1].1[index].as_mut().expect("not NULL")
+    }
+
+    #[test]
+    fn parallel_checks_find_the_same_first_break() {
+        let intact = chain(3000);
+        let report = check(&intact, 1000, 2);
+        assert_eq!((report.broken, report.records, report.incomplete_requests.len()), (None, 3000, 0));
+        assert_eq!(broken(&intact), None);
+
+        let mut edited = intact.clone();
+        *column(&mut edited, 1701, 5) = column(&mut edited, 1701, 5).replace("\"rows\":1701", "\"rows\":0");
+        let found = broken(&edited).expect("broken");
+        assert!(matches!(found.reason, BreakReason::HashMismatch { .. }) && found.seq == 1701, "{found}");
+
+        // The first record of a chunk links elsewhere.
+        let mut relinked = intact.clone();
+        *column(&mut relinked, 513, 6) = "ab".repeat(32);
+        let found = broken(&relinked).expect("broken");
+        assert!(matches!(found.reason, BreakReason::PrevHashMismatch { .. }) && found.seq == 513, "{found}");
+
+        // Rewritten with a fresh hash: the next record's link breaks.
+        let mut rehashed = intact.clone();
+        *column(&mut rehashed, 1536, 5) = column(&mut rehashed, 1536, 5).replace("\"rows\":1536", "\"rows\":0");
+        let (prev, body) = (column(&mut rehashed, 1536, 6).clone(), column(&mut rehashed, 1536, 5).clone());
+        *column(&mut rehashed, 1536, 7) = record_hash(&prev, &body).expect("hex");
+        let found = broken(&rehashed).expect("broken");
+        assert!(matches!(found.reason, BreakReason::PrevHashMismatch { .. }) && found.seq == 1537, "{found}");
+
+        let mut reindexed = intact.clone();
+        *column(&mut reindexed, 2049, 3) = "someone-else".into();
+        let found = broken(&reindexed).expect("broken");
+        assert!(matches!(&found.reason, BreakReason::IndexMismatch { column, .. } if column == "principal"), "{found}");
+        assert_eq!(found.seq, 2049);
+
+        let mut deleted = intact.clone();
+        deleted.remove(1024);
+        assert_eq!(broken(&deleted), Some(Broken { seq: 1025, reason: BreakReason::Missing }));
+
+        let mut forged = intact.clone();
+        forged.insert(0, (0, intact[0].1.clone()));
+        assert_eq!(broken(&forged), Some(Broken { seq: 1, reason: BreakReason::Inserted { found_seq: 0 } }));
+
+        // Not JSON, and the chain rewritten from there on to match.
+        let mut unreadable = intact;
+        *column(&mut unreadable, 2600, 5) = "{\"seq\":2600".into();
+        for seq in 2600..=3000 {
+            let prev = column(&mut unreadable, seq - 1, 7).clone();
+            let body = column(&mut unreadable, seq, 5).clone();
+            *column(&mut unreadable, seq, 6) = prev.clone();
+            *column(&mut unreadable, seq, 7) = record_hash(&prev, &body).expect("hex");
+        }
+        let found = broken(&unreadable).expect("broken");
+        assert!(matches!(found.reason, BreakReason::Unreadable { .. }) && found.seq == 2600, "{found}");
+    }
 }

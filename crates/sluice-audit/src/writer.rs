@@ -742,7 +742,7 @@ impl Writer {
 fn chain(mut state: LogState, batch: &mut [Pending]) -> (Vec<NewRow>, Vec<(u64, Hash)>, LogState) {
     let time: Arc<str> = encoding::format_time(encoding::truncate_time(Utc::now())).into();
     let (head_seq, mut prev_hash) = state.head;
-    let mut prev = encoding::hash_bytes(&prev_hash).unwrap_or([0; 32]);
+    let mut prev = encoding::decode_hash(&prev_hash).unwrap_or([0; 32]);
     let mut rows = Vec::with_capacity(batch.len());
     let mut blocks = Vec::new();
     for (i, pending) in batch.iter_mut().enumerate() {
