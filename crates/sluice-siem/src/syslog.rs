@@ -315,7 +315,8 @@ pub(crate) fn root_store(ca_file: Option<&Path>) -> Result<rustls::RootCertStore
 
 #[cfg(test)]
 mod tests {
-    use super::{escape_param, format_message, header_field, octet_counted};
+    use super::{SyslogSink, escape_param, format_message, header_field, octet_counted};
+    use crate::SinkError;
     use crate::event::SiemEvent;
     use sluice_audit::AuditRecord;
     use sluice_config::StatementOption;
@@ -384,5 +385,18 @@ mod tests {
 
         let nil = format_message(&event, "", "");
         assert!(nil.starts_with("<108>1 2026-11-05T09:30:00.000250Z - sluice - request ["), "{nil}");
+    }
+
+    /// TLS to a real rsyslogd, and its refusal with the wrong CA, are in
+    /// `crates/sluice/tests/siem/syslog.rs`.
+    #[test]
+    fn a_ca_file_without_certificates_is_a_setup_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "").unwrap();
+        match SyslogSink::new("127.0.0.1:6514", sluice_config::SyslogTransport::Tls, Some(&empty), None) {
+            Err(SinkError::Setup(message)) => assert!(message.contains("no certificate"), "{message}"),
+            other => panic!("{other:?}"),
+        }
     }
 }

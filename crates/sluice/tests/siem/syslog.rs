@@ -5,10 +5,11 @@
 //! every audit record and a signed checkpoint, each line well-formed RFC
 //! 5424 agreeing with its JSON.
 //!
-//! Owns: the private rsyslogd, the throwaway CA and server certificate,
-//! and the RFC 5424 parser.
+//! Owns: the private rsyslogd (its CA and certificate come from
+//! `support::cluster`) and the RFC 5424 parser.
 
 use super::{Gateway, free_port, wait_for_listener};
+use crate::support::cluster::Ca;
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,7 +20,7 @@ const BOM: char = '\u{feff}';
 /// `messages.log`: imtcp and imudp on one port of 127.0.0.1, or for `tls`
 /// imtcp alone behind the gtls (GnuTLS, package rsyslog-gnutls) stream
 /// driver, with a certificate for 127.0.0.1 and localhost issued by a CA
-/// made for the run (`ca.pem` in `dir`).
+/// made for the run (`ca.crt` in `dir`).
 struct Rsyslog {
     dir: tempfile::TempDir,
     port: u16,
@@ -32,12 +33,15 @@ impl Rsyslog {
         let port = free_port();
         let d = dir.path().display();
         let (global, inputs) = if transport == "tls" {
-            make_ca(dir.path(), "ca");
-            make_server_cert(dir.path(), "ca");
+            let ca = Ca::create(dir.path(), "ca");
+            let server = ca.issue(dir.path(), "server", &["IP:127.0.0.1", "DNS:localhost"]);
             (
                 format!(
-                    " DefaultNetstreamDriver=\"gtls\" DefaultNetstreamDriverCAFile=\"{d}/ca.pem\" \
-                     DefaultNetstreamDriverCertFile=\"{d}/server.pem\" DefaultNetstreamDriverKeyFile=\"{d}/server.key\""
+                    " DefaultNetstreamDriver=\"gtls\" DefaultNetstreamDriverCAFile=\"{}\" \
+                     DefaultNetstreamDriverCertFile=\"{}\" DefaultNetstreamDriverKeyFile=\"{}\"",
+                    ca.cert.display(),
+                    server.cert.display(),
+                    server.key.display()
                 ),
                 format!(
                     "module(load=\"imtcp\" StreamDriver.Name=\"gtls\" StreamDriver.Mode=\"1\" StreamDriver.AuthMode=\"anon\")\n\
@@ -116,43 +120,6 @@ impl Drop for Rsyslog {
             let _ = child.wait();
         }
     }
-}
-
-fn openssl(dir: &std::path::Path, args: &str) {
-    let out = Command::new("openssl").args(args.split_whitespace()).current_dir(dir).output().expect("openssl runs");
-    assert!(out.status.success(), "openssl {args}: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// A throwaway CA in `dir`: `<name>.pem`, `<name>.key`.
-fn make_ca(dir: &std::path::Path, name: &str) {
-    openssl(
-        dir,
-        &format!(
-            "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout {name}.key -out {name}.pem \
-             -days 2 -subj /CN={name} -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign"
-        ),
-    );
-}
-
-/// `server.pem` and `server.key` in `dir` for 127.0.0.1 and localhost,
-/// issued by the CA `ca`.
-fn make_server_cert(dir: &std::path::Path, ca: &str) {
-    openssl(
-        dir,
-        "req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout server.key -out server.csr -subj /CN=localhost",
-    );
-    std::fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &format!(
-            "x509 -req -in server.csr -CA {ca}.pem -CAkey {ca}.key -CAcreateserial -out server.pem -days 2 \
-             -extfile server.ext"
-        ),
-    );
 }
 
 /// One RFC 5424 message, split into its parts.
@@ -248,8 +215,8 @@ fn rsyslog_over_tls_gets_every_record_in_rfc5424_across_a_restart() {
 #[test]
 fn rsyslog_over_tls_with_the_wrong_ca_is_refused_and_gets_nothing() {
     let rsyslog = Rsyslog::start("tls");
-    make_ca(rsyslog.dir.path(), "other");
-    let gateway = Gateway::start(&rsyslog.sink("tls", Some("other.pem")), &[]);
+    Ca::create(rsyslog.dir.path(), "other");
+    let gateway = Gateway::start(&rsyslog.sink("tls", Some("other.crt")), &[]);
     gateway.run("refused", 2);
     // Several attempts, each refused.
     for before in 0..3 {
@@ -271,7 +238,7 @@ fn rsyslog_over_tls_with_the_wrong_ca_is_refused_and_gets_nothing() {
 
 fn syslog_round_trip(transport: &str) {
     let mut rsyslog = Rsyslog::start(transport);
-    let sink = rsyslog.sink(transport, (transport == "tls").then_some("ca.pem"));
+    let sink = rsyslog.sink(transport, (transport == "tls").then_some("ca.crt"));
     let gateway = Gateway::start(&sink, &[]);
     gateway.run("before", 3);
     let ids = |rsyslog: &Rsyslog| -> Vec<String> {
