@@ -2,7 +2,8 @@
 //!
 //! Owns: logging in to every upstream, running discovery against every
 //! identity provider, opening the audit store, loading the policies and
-//! building the masking profiles they name, each reported on a line.
+//! building the masking profiles they name, and setting up every SIEM sink
+//! (without contacting it), each reported on a line.
 //! Does not: serve anything, or change the store beyond creating its schema.
 
 use sluice_audit::{AuditLog, AuditOptions, StoreHealth};
@@ -97,6 +98,14 @@ pub async fn check(config: &Config) -> Vec<CheckLine> {
             Err(e) => Err(e.to_string()),
         };
         lines.push(CheckLine { what, result });
+    }
+    for sink in &config.siem.sinks {
+        // Built as `serve` builds it: its token or header variables read,
+        // its CA file loaded. Not contacted: a sink that is down is retried.
+        let result = sluice_siem::Sink::build(sink)
+            .map(|_| "set up (credentials and CA read; not contacted, delivery is retried)".to_owned())
+            .map_err(|e| e.to_string());
+        lines.push(CheckLine { what: format!("SIEM sink {} ({})", sink.name, sink.kind), result });
     }
     lines
 }

@@ -197,3 +197,41 @@ fn wait_for_listener(port: u16, what: &str) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// `sluice check` sets every sink up as `serve` would, without contacting
+/// it: a token variable that is not set, or a CA file that is not there,
+/// fails its line by name; the others are ok.
+#[test]
+fn check_names_the_sink_whose_token_or_ca_file_is_missing() {
+    let db = ScratchDb::create("sluice_siem_check");
+    let (_, hash) = api_key();
+    let dir = tempfile::tempdir().unwrap();
+    let missing_ca = dir.path().join("no-such-ca.pem");
+    let sinks = format!(
+        "[[siem.sinks]]\nname = \"splunk\"\nkind = \"hec\"\nurl = \"http://127.0.0.1:9/services/collector\"\n\
+         token_env = \"SLUICE_TEST_UNSET_HEC_TOKEN\"\n\
+         [[siem.sinks]]\nname = \"rsyslog\"\nkind = \"syslog\"\naddress = \"127.0.0.1:9\"\ntransport = \"tls\"\n\
+         ca_file = \"{}\"\n\
+         [[siem.sinks]]\nname = \"collector\"\nkind = \"otlp\"\nurl = \"http://127.0.0.1:9/v1/logs\"\n\
+         headers_env = {{ Authorization = \"SLUICE_TEST_OTLP_AUTH\" }}\n\
+         [[siem.sinks]]\nname = \"jetstream\"\nkind = \"nats\"\nurl = \"nats://127.0.0.1:9\"\nstream = \"AUDIT\"\n\
+         subject_prefix = \"sluice.audit\"\n",
+        missing_ca.display()
+    );
+    let config_path = dir.path().join("sluice.toml");
+    std::fs::write(&config_path, config(&hash, "clinic", &db.name, "sqlite://data/audit.db", &sinks)).unwrap();
+    let out = support::sluice_cli_with_env(&["check"], &config_path, &[("SLUICE_TEST_OTLP_AUTH", "Bearer t0k3n")]);
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(!out.status.success(), "{stdout}");
+    let fails: Vec<&str> = stdout.lines().filter(|l| l.contains("FAIL")).collect();
+    assert_eq!(fails.len(), 2, "{stdout}");
+    assert!(
+        fails[0].contains("SIEM sink splunk (hec)") && fails[0].contains("SLUICE_TEST_UNSET_HEC_TOKEN"),
+        "{stdout}"
+    );
+    assert!(fails[1].contains("SIEM sink rsyslog (syslog)") && fails[1].contains("no-such-ca.pem"), "{stdout}");
+    for ok in ["SIEM sink collector (otlp): set up", "SIEM sink jetstream (nats): set up"] {
+        assert!(stdout.lines().any(|l| l.trim_start().starts_with("ok") && l.contains(ok)), "no `{ok}` in:\n{stdout}");
+    }
+    assert!(!stdout.contains("t0k3n"), "a header value was printed:\n{stdout}");
+}
