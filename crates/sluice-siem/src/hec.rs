@@ -8,11 +8,9 @@
 
 use std::path::Path;
 
-use reqwest::header::HeaderMap;
-
 use crate::SinkError;
 use crate::event::SiemEvent;
-use crate::http;
+use crate::http::Endpoint;
 
 /// The HEC endpoint under the collector's base URL.
 pub const HEC_PATH: &str = "/services/collector/event";
@@ -35,17 +33,10 @@ pub fn payload(events: &[SiemEvent], host: &str) -> String {
 }
 
 /// One HEC collector.
+#[derive(Debug)]
 pub struct HecSink {
-    endpoint: reqwest::Url,
-    headers: HeaderMap,
+    endpoint: Endpoint,
     host: String,
-    client: reqwest::Client,
-}
-
-impl std::fmt::Debug for HecSink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HecSink").field("endpoint", &self.endpoint.as_str()).finish_non_exhaustive()
-    }
 }
 
 impl HecSink {
@@ -53,17 +44,16 @@ impl HecSink {
     /// HTTPS servers are checked against `ca_file` when given.
     pub fn new(url: &str, token: &str, ca_file: Option<&Path>) -> Result<HecSink, SinkError> {
         let endpoint = format!("{}{HEC_PATH}", url.trim_end_matches('/'));
+        let authorization = format!("Splunk {token}");
         Ok(HecSink {
-            endpoint: endpoint.parse().map_err(|e| SinkError::Setup(format!("url `{endpoint}`: {e}")))?,
-            headers: http::headers([("authorization", format!("Splunk {token}").as_str())])?,
+            endpoint: Endpoint::new(&endpoint, [("authorization", authorization.as_str())], ca_file)?,
             host: crate::syslog::local_hostname(),
-            client: http::client(ca_file)?,
         })
     }
 
     /// Posts `events` as one request; `Ok` on any 2xx.
     pub async fn send(&mut self, events: &[SiemEvent]) -> Result<(), SinkError> {
-        http::post(&self.client, &self.endpoint, &self.headers, payload(events, &self.host)).await.map(drop)
+        self.endpoint.post(payload(events, &self.host)).await.map(drop)
     }
 }
 

@@ -1,9 +1,10 @@
 //! What the two HTTP sinks (Splunk HEC, OTLP) share: the client, the POST,
 //! and what the answer means.
 //!
-//! Owns: the reqwest client (10 s per request, no redirects, the sink's
-//! `ca_file` as its only roots when given), a sink's fixed headers, and the
-//! reading of an answer: any 2xx is received; 429, 5xx and a request that
+//! Owns: [`Endpoint`], what a sink posts to: the reqwest client (10 s per
+//! request, no redirects, the sink's `ca_file` as its only roots when
+//! given), the URL and the sink's fixed headers; and the reading of an
+//! answer: any 2xx is received; 429, 5xx and a request that
 //! got no answer are [`SinkError::Unavailable`]; anything else (a 4xx, a
 //! redirect) is [`SinkError::Rejected`], a problem with the sink's config
 //! that waiting alone does not fix.
@@ -24,9 +25,48 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most characters of an error answer's body quoted in the error.
 const QUOTED: usize = 200;
 
+/// Where one HTTP sink posts: its URL, the headers every request carries
+/// and its client. Debug shows the URL only (headers may be credentials).
+pub(crate) struct Endpoint {
+    url: reqwest::Url,
+    headers: HeaderMap,
+    client: reqwest::Client,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint").field("url", &self.url.as_str()).finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// `url` with `headers` (see [`headers`]); an HTTPS server is checked
+    /// against `ca_file` when given.
+    pub(crate) fn new<'a>(
+        url: &str,
+        headers: impl IntoIterator<Item = (&'a str, &'a str)>,
+        ca_file: Option<&Path>,
+    ) -> Result<Endpoint, SinkError> {
+        Ok(Endpoint {
+            url: url.parse().map_err(|e| SinkError::Setup(format!("url `{url}`: {e}")))?,
+            headers: self::headers(headers)?,
+            client: client(ca_file)?,
+        })
+    }
+
+    pub(crate) fn url(&self) -> &reqwest::Url {
+        &self.url
+    }
+
+    /// POSTs `body`; the answer's body on a 2xx.
+    pub(crate) async fn post(&self, body: String) -> Result<String, SinkError> {
+        post(&self.client, &self.url, &self.headers, body).await
+    }
+}
+
 /// The client for one sink; an HTTPS server is checked against `ca_file`
 /// when given, else against the system's roots.
-pub(crate) fn client(ca_file: Option<&Path>) -> Result<reqwest::Client, SinkError> {
+fn client(ca_file: Option<&Path>) -> Result<reqwest::Client, SinkError> {
     let mut builder = reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
@@ -45,7 +85,7 @@ pub(crate) fn client(ca_file: Option<&Path>) -> Result<reqwest::Client, SinkErro
 /// `Content-Type: application/json` (both sinks send JSON). A name or value
 /// HTTP cannot carry fails here, at startup; the error names the header,
 /// never its value (it may be a credential).
-pub(crate) fn headers<'a>(headers: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<HeaderMap, SinkError> {
+fn headers<'a>(headers: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<HeaderMap, SinkError> {
     let mut map = HeaderMap::new();
     map.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     for (name, value) in headers {
@@ -60,7 +100,7 @@ pub(crate) fn headers<'a>(headers: impl IntoIterator<Item = (&'a str, &'a str)>)
 }
 
 /// POSTs `body` to `endpoint`; the answer's body on a 2xx.
-pub(crate) async fn post(
+async fn post(
     client: &reqwest::Client,
     endpoint: &reqwest::Url,
     headers: &HeaderMap,

@@ -33,12 +33,11 @@
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 
 use crate::SinkError;
 use crate::event::{Severity, SiemEvent};
-use crate::http;
+use crate::http::Endpoint;
 
 /// The resource's `service.name`.
 pub const SERVICE_NAME: &str = "sluice";
@@ -122,40 +121,28 @@ pub fn rejected_records(answer: &str) -> Option<(u64, String)> {
 }
 
 /// One OTLP/HTTP logs endpoint.
+#[derive(Debug)]
 pub struct OtlpSink {
-    endpoint: reqwest::Url,
-    headers: HeaderMap,
+    endpoint: Endpoint,
     host: String,
-    client: reqwest::Client,
-}
-
-impl std::fmt::Debug for OtlpSink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OtlpSink").field("endpoint", &self.endpoint.as_str()).finish_non_exhaustive()
-    }
 }
 
 impl OtlpSink {
     /// A sink posting to `url` as it is, with `headers` on every request;
     /// HTTPS servers are checked against `ca_file` when given.
     pub fn new(url: &str, headers: &[(String, String)], ca_file: Option<&Path>) -> Result<OtlpSink, SinkError> {
-        Ok(OtlpSink {
-            endpoint: url.parse().map_err(|e| SinkError::Setup(format!("url `{url}`: {e}")))?,
-            headers: http::headers(headers.iter().map(|(name, value)| (name.as_str(), value.as_str())))?,
-            host: crate::syslog::local_hostname(),
-            client: http::client(ca_file)?,
-        })
+        let headers = headers.iter().map(|(name, value)| (name.as_str(), value.as_str()));
+        Ok(OtlpSink { endpoint: Endpoint::new(url, headers, ca_file)?, host: crate::syslog::local_hostname() })
     }
 
     /// Posts `events` as one request; `Ok` on any 2xx.
     pub async fn send(&mut self, events: &[SiemEvent]) -> Result<(), SinkError> {
         let observed =
             SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-        let answer =
-            http::post(&self.client, &self.endpoint, &self.headers, payload(events, &self.host, observed)).await?;
+        let answer = self.endpoint.post(payload(events, &self.host, observed)).await?;
         if let Some((rejected, message)) = rejected_records(&answer) {
             tracing::warn!(
-                endpoint = %self.endpoint,
+                endpoint = %self.endpoint.url(),
                 rejected,
                 message,
                 "the OTLP collector took the batch but dropped some of its log records; OTLP forbids sending them again"
