@@ -119,6 +119,16 @@ impl Gateway {
             .collect()
     }
 
+    /// Waits until `received` (event ids) holds record 4: the sink is
+    /// delivering (`what` says to where, for the failure message).
+    fn wait_for_delivery(&self, what: &str, received: impl Fn() -> Vec<String>) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !received().iter().any(|id| id == "sluice/4") {
+            assert!(Instant::now() < deadline, "nothing reached {what}:\n{}", self.sluice.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Waits until `received` (event ids, repeats allowed) holds every
     /// record in the log and at least one checkpoint; returns how often
     /// each id arrived.

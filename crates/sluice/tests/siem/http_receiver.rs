@@ -141,11 +141,7 @@ impl<H: Handler> HttpReceiver<H> {
         }
         assert!(self.ids().is_empty());
         self.set_busy(false);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !self.ids().contains(&"sluice/4".to_string()) {
-            assert!(Instant::now() < deadline, "nothing delivered after the 503s:\n{}", gateway.sluice.log());
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        gateway.wait_for_delivery("the receiver after its 503s", || self.ids());
     }
 }
 

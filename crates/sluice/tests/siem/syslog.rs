@@ -12,7 +12,6 @@ use super::{Gateway, free_port, wait_for_listener};
 use crate::support::cluster::Ca;
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 const BOM: char = '\u{feff}';
 
@@ -245,11 +244,7 @@ fn syslog_round_trip(transport: &str) {
         rsyslog.lines().iter().map(|l| parse_5424(l).params["event_id"].clone()).collect()
     };
     // Delivered while rsyslogd runs.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !ids(&rsyslog).contains(&"sluice/4".to_string()) {
-        assert!(Instant::now() < deadline, "nothing reached rsyslogd:\n{}", gateway.sluice.log());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    gateway.wait_for_delivery("rsyslogd", || ids(&rsyslog));
 
     // Down mid-run: statements go on, the sink retries.
     let before = gateway.failures();
